@@ -1,0 +1,35 @@
+//! One Adam training step (Taylor-mode forward, backward, update) of the shipped problems.
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pinn::Trainer;
+use pinn_bench::load_problem;
+
+/// Same allocator as the `pinn` binary, so timings match real runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Problems timed, by file stem.
+const PROBLEMS: &[&str] = &["burgers_cont_fwd"];
+
+fn training_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("training_step");
+    group.sample_size(30);
+    for &name in PROBLEMS {
+        let problem = match load_problem(name) {
+            Ok(p) => p,
+            Err(e) => panic!("cannot load {name}: {e}"),
+        };
+        let mut trainer = Trainer::new(&problem);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (loss, _) = trainer.step();
+                std::hint::black_box(loss.into_scalar::<f32>())
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, training_step);
+criterion_main!(benches);

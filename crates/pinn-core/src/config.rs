@@ -1,0 +1,556 @@
+//! The problem file: every section of a `problems/*.toml`, as typed, validated structures.
+//!
+//! See `docs/toml.md` for the reference of every key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::backend::{DeviceKind, Precision};
+
+/// A configuration error, naming the file and the field or position.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read problem file `{path}`: {source}")]
+    Io {
+        /// File path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Malformed TOML or a key of the wrong type (the message has line and column).
+    #[error("invalid problem file `{path}`: {message}")]
+    Toml {
+        /// File path.
+        path: PathBuf,
+        /// Parser message with line and column.
+        message: String,
+    },
+    /// A semantically invalid value.
+    #[error("invalid problem file `{path}`: field `{field}`: {message}")]
+    Invalid {
+        /// File path.
+        path: PathBuf,
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A complete problem description.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemConfig {
+    /// Short name, used for the output folder.
+    pub name: String,
+    /// One-line description.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw (points, initial weights).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Input coordinates and their bounds.
+    pub domain: DomainConfig,
+    /// Reference data (optional for problems without data).
+    #[serde(default)]
+    pub dataset: Option<DatasetConfig>,
+    /// The network.
+    pub network: NetworkConfig,
+    /// Named constants usable in expressions.
+    #[serde(default)]
+    pub constants: BTreeMap<String, f64>,
+    /// Unknown scalar parameters learned with the network (inverse problems).
+    #[serde(default)]
+    pub unknowns: BTreeMap<String, UnknownConfig>,
+    /// Derived outputs: `name = "expression"` of outputs and their derivatives.
+    #[serde(default)]
+    pub derived: BTreeMap<String, String>,
+    /// PDE residuals: `name = "expression"`, driven to zero at collocation points.
+    #[serde(default)]
+    pub residuals: BTreeMap<String, String>,
+    /// Named point sets, built in the order given.
+    #[serde(default)]
+    pub points: toml::Table,
+    /// Loss terms, summed with their weights.
+    #[serde(default)]
+    pub loss: Vec<LossConfig>,
+    /// The optimiser.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// What to report at the end.
+    #[serde(default)]
+    pub evaluate: EvaluateConfig,
+    /// Device, precision and logging.
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+fn default_seed() -> u64 {
+    1234
+}
+
+/// Input coordinates and the box they live in (also used to scale network inputs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// Names of the input coordinates, e.g. `["x", "t"]`.
+    pub inputs: Vec<String>,
+    /// Lower bounds, one per input.
+    pub lower: Vec<f64>,
+    /// Upper bounds, one per input.
+    pub upper: Vec<f64>,
+}
+
+/// Where a problem's reference data comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// Built-in generator (e.g. `"burgers"`): the data is generated into `datasets/<name>/`
+    /// on first use.
+    #[serde(default)]
+    pub generator: Option<String>,
+    /// A folder holding the `.npy` files (relative to the problem file); overrides `generator`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// `.npy` file stem of each grid axis, in input order (`x = "x"`).
+    pub axes: BTreeMap<String, String>,
+    /// `.npy` file stem of each field (`u = "usol"`).
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Activation function of the hidden layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Hyperbolic tangent (all paper networks).
+    #[default]
+    Tanh,
+    /// Sine.
+    Sin,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// `z · sigmoid(z)`.
+    Swish,
+}
+
+/// Weight initialisation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// Glorot normal truncated at two standard deviations, zero biases (original TF1 code).
+    #[default]
+    GlorotTruncatedNormal,
+    /// Glorot uniform weights, PyTorch's default uniform biases (PINNs-Torch).
+    GlorotUniform,
+}
+
+/// The network architecture.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Names of the outputs (one column each).
+    pub outputs: Vec<String>,
+    /// Hidden-layer activation.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Initialisation scheme.
+    #[serde(default)]
+    pub init: Init,
+}
+
+/// How an unknown parameter is represented while training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transform {
+    /// The trained value is the parameter.
+    #[default]
+    Identity,
+    /// The parameter is `exp(trained value)` (positive, scale-free).
+    Exp,
+}
+
+/// An unknown scalar parameter of an inverse problem.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnknownConfig {
+    /// Initial trained value (before the transform).
+    pub init: f64,
+    /// Representation.
+    #[serde(default)]
+    pub transform: Transform,
+    /// True value, for the error report.
+    #[serde(default)]
+    pub truth: Option<f64>,
+}
+
+/// Reduction of a loss term's squared residuals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reduction {
+    /// Mean of squares (MSE).
+    #[default]
+    Mean,
+    /// Sum of squares (SSE).
+    Sum,
+}
+
+/// One loss term.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossConfig {
+    /// Name in logs (defaults to the first fitted field or residual).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The point set.
+    pub points: String,
+    /// Fields (outputs or derived) fitted to the dataset values at the points.
+    #[serde(default)]
+    pub fit: Vec<String>,
+    /// Fields fitted to a fixed value at the points (e.g. homogeneous Dirichlet data).
+    #[serde(default)]
+    pub fit_value: Option<f64>,
+    /// Residuals driven to zero at the points.
+    #[serde(default)]
+    pub residuals: Vec<String>,
+    /// Mean or sum of squares.
+    #[serde(default)]
+    pub reduction: Reduction,
+    /// Weight of the term.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Optimiser settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Number of iterations.
+    #[serde(default = "default_iterations")]
+    pub iterations: usize,
+    /// Learning rate.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Adam's first-moment decay.
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Adam's second-moment decay.
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Adam's epsilon.
+    #[serde(default = "default_eps")]
+    pub epsilon: f64,
+}
+
+fn default_iterations() -> usize {
+    10_000
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            iterations: default_iterations(),
+            lr: default_lr(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            epsilon: default_eps(),
+        }
+    }
+}
+
+/// The final report's contents.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateConfig {
+    /// Fields whose relative L2 error over the whole dataset grid is reported.
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// Device, precision and logging.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Device.
+    #[serde(default)]
+    pub device: DeviceKind,
+    /// Precision.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Iterations between log lines in `metrics.csv`.
+    #[serde(default = "default_log_every")]
+    pub log_every: usize,
+}
+
+fn default_log_every() -> usize {
+    100
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            device: DeviceKind::default(),
+            precision: Precision::default(),
+            log_every: default_log_every(),
+        }
+    }
+}
+
+/// A point set: exactly one source (`grid`, `lhs`, `from` or `union`), optionally sub-sampled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointSetConfig {
+    /// Dataset grid points: the union of the given slices (`{ t = 0 }` is the first time,
+    /// `{ x = -1 }` the last x); an empty list is the whole grid.
+    #[serde(default)]
+    pub grid: Option<Vec<BTreeMap<String, i64>>>,
+    /// Latin-hypercube points in the domain.
+    #[serde(default)]
+    pub lhs: Option<usize>,
+    /// Another point set.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Concatenation of other point sets (in order).
+    #[serde(default)]
+    pub union: Option<Vec<String>>,
+    /// Random subset of this size, drawn without replacement.
+    #[serde(default)]
+    pub sample: Option<usize>,
+    /// Gaussian noise added to the data values, relative to each field's standard deviation.
+    #[serde(default)]
+    pub noise: Option<f64>,
+}
+
+/// A named point set from the `[points]` table.
+#[derive(Clone, Debug)]
+pub struct NamedPointSet {
+    /// Name.
+    pub name: String,
+    /// Definition.
+    pub spec: PointSetConfig,
+}
+
+impl ProblemConfig {
+    /// Parses a problem from TOML text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: ProblemConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a problem file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The `[points]` sets, parsed, in file order.
+    pub fn point_sets(&self, path: &Path) -> Result<Vec<NamedPointSet>, ConfigError> {
+        self.points
+            .iter()
+            .map(|(name, value)| {
+                let spec: PointSetConfig =
+                    value.clone().try_into().map_err(|e: toml::de::Error| {
+                        ConfigError::Invalid {
+                            path: path.to_path_buf(),
+                            field: format!("points.{name}"),
+                            message: e.message().to_string(),
+                        }
+                    })?;
+                Ok(NamedPointSet {
+                    name: name.clone(),
+                    spec,
+                })
+            })
+            .collect()
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            message,
+        };
+        let d = &self.domain;
+        if d.inputs.is_empty() {
+            return Err(invalid(
+                "domain.inputs",
+                "at least one input is needed".into(),
+            ));
+        }
+        for (field, v) in [("domain.lower", &d.lower), ("domain.upper", &d.upper)] {
+            if v.len() != d.inputs.len() {
+                return Err(invalid(
+                    field,
+                    format!("has {} values for {} inputs", v.len(), d.inputs.len()),
+                ));
+            }
+        }
+        for (i, name) in d.inputs.iter().enumerate() {
+            if d.lower[i].partial_cmp(&d.upper[i]) != Some(std::cmp::Ordering::Less) {
+                return Err(invalid(
+                    "domain",
+                    format!("lower bound of `{name}` must be below its upper bound"),
+                ));
+            }
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(invalid(
+                    "domain.inputs",
+                    format!("input name `{name}` must be alphanumeric (no `_`)"),
+                ));
+            }
+        }
+        if self.network.outputs.is_empty() {
+            return Err(invalid(
+                "network.outputs",
+                "at least one output is needed".into(),
+            ));
+        }
+        if self.network.hidden.contains(&0) {
+            return Err(invalid(
+                "network.hidden",
+                "layer widths must be positive".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for name in self
+            .network
+            .outputs
+            .iter()
+            .chain(self.derived.keys())
+            .chain(self.unknowns.keys())
+            .chain(self.constants.keys())
+            .chain(d.inputs.iter())
+        {
+            if !seen.insert(name.as_str()) {
+                return Err(invalid("", format!("the name `{name}` is defined twice")));
+            }
+        }
+        if self.loss.is_empty() {
+            return Err(invalid(
+                "loss",
+                "at least one [[loss]] term is needed".into(),
+            ));
+        }
+        for (i, l) in self.loss.iter().enumerate() {
+            if l.fit.is_empty() && l.residuals.is_empty() {
+                return Err(invalid(
+                    &format!("loss[{i}]"),
+                    "a term needs `fit` or `residuals`".into(),
+                ));
+            }
+            if !l.weight.is_finite() || l.weight < 0.0 {
+                return Err(invalid(
+                    &format!("loss[{i}].weight"),
+                    "must be finite and >= 0".into(),
+                ));
+            }
+        }
+        let o = &self.optimizer;
+        if o.lr.is_nan()
+            || o.lr <= 0.0
+            || !(0.0..1.0).contains(&o.beta1)
+            || !(0.0..1.0).contains(&o.beta2)
+        {
+            return Err(invalid(
+                "optimizer",
+                "lr must be > 0 and betas in [0, 1)".into(),
+            ));
+        }
+        if self.run.log_every == 0 {
+            return Err(invalid("run.log_every", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[domain]
+inputs = ["x", "t"]
+lower = [-1.0, 0.0]
+upper = [1.0, 1.0]
+[network]
+hidden = [4]
+outputs = ["u"]
+[residuals]
+f = "u_t"
+[points.c]
+lhs = 10
+[[loss]]
+points = "c"
+residuals = ["f"]
+"#;
+
+    #[test]
+    fn parses_a_minimal_problem() {
+        let c = ProblemConfig::from_toml(MINIMAL, Path::new("p.toml")).expect("valid");
+        assert_eq!(c.seed, 1234);
+        assert_eq!(c.optimizer.lr, 1e-3);
+        let sets = c.point_sets(Path::new("p.toml")).expect("valid");
+        assert_eq!(sets[0].spec.lhs, Some(10));
+    }
+
+    #[test]
+    fn malformed_toml_names_file_line_and_column() {
+        let text = MINIMAL.replace("hidden = [4]", "hidden = [4,");
+        let e = ProblemConfig::from_toml(&text, Path::new("bad.toml")).expect_err("malformed");
+        let msg = e.to_string();
+        assert!(msg.contains("bad.toml") && msg.contains("line"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let text = MINIMAL.replace("hidden = [4]", "hiden = [4]");
+        let msg = ProblemConfig::from_toml(&text, Path::new("p.toml"))
+            .expect_err("typo")
+            .to_string();
+        assert!(msg.contains("hiden"), "{msg}");
+        let text = MINIMAL.replace("lower = [-1.0, 0.0]", "lower = [-1.0]");
+        let msg = ProblemConfig::from_toml(&text, Path::new("p.toml"))
+            .expect_err("short bounds")
+            .to_string();
+        assert!(
+            msg.contains("domain.lower") && msg.contains("1 values for 2 inputs"),
+            "{msg}"
+        );
+        let text = MINIMAL.replace("lhs = 10", "lhs = 10\nbogus = 1");
+        let c = ProblemConfig::from_toml(&text, Path::new("p.toml")).expect("lazy point sets");
+        let msg = c
+            .point_sets(Path::new("p.toml"))
+            .expect_err("bogus")
+            .to_string();
+        assert!(msg.contains("points.c") && msg.contains("bogus"), "{msg}");
+    }
+}

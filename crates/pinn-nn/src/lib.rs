@@ -1,0 +1,6 @@
+//! Networks for physics-informed training: a fully connected network whose forward pass
+//! propagates Taylor-mode jets of input derivatives.
+
+mod mlp;
+
+pub use mlp::{Mlp, MlpSpec};

@@ -1,0 +1,191 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use pinn_core::config::{Activation, Init};
+use pinn_core::sampling::{SeededRng, standard_normal};
+use pinn_core::{DerivativeSet, Jet, JetNetwork, Partial, TensorContext};
+use rand::Rng;
+
+/// Architecture of an [`Mlp`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpSpec {
+    /// Number of inputs.
+    pub inputs: usize,
+    /// Hidden-layer widths.
+    pub hidden: Vec<usize>,
+    /// Number of outputs.
+    pub outputs: usize,
+    /// Hidden-layer activation.
+    pub activation: Activation,
+    /// Initialisation scheme.
+    pub init: Init,
+}
+
+/// A multilayer perceptron `[inputs, hidden..., outputs]` with inputs scaled to `[-1, 1]`
+/// from the domain bounds, an activation after every hidden layer and a linear last layer.
+///
+/// Parameters are `[W0, b0, W1, b1, ...]` with `W: [fan_in, fan_out]` and `b: [1, fan_out]`.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    widths: Vec<usize>,
+    activation: Activation,
+    init: Init,
+    /// `2 / (upper - lower)` per input.
+    scale: Vec<f64>,
+    scale_t: Tensor<2>,
+    shift_t: Tensor<2>,
+}
+
+impl Mlp {
+    /// Builds the architecture for inputs in the box `[lower, upper]`.
+    ///
+    /// # Panics
+    /// If `lower` and `upper` do not have one entry per input (checked by the config loader).
+    pub fn new(spec: &MlpSpec, lower: &[f64], upper: &[f64], ctx: &TensorContext) -> Self {
+        let inputs = spec.inputs;
+        assert_eq!(lower.len(), inputs);
+        assert_eq!(upper.len(), inputs);
+        let scale: Vec<f64> = lower
+            .iter()
+            .zip(upper)
+            .map(|(l, u)| 2.0 / (u - l))
+            .collect();
+        let shift: Vec<f64> = lower
+            .iter()
+            .zip(&scale)
+            .map(|(l, s)| -l * s - 1.0)
+            .collect();
+        let mut widths = vec![inputs];
+        widths.extend_from_slice(&spec.hidden);
+        widths.push(spec.outputs);
+        Self {
+            widths,
+            activation: spec.activation,
+            init: spec.init,
+            scale_t: ctx.matrix(&scale, 1, inputs),
+            shift_t: ctx.matrix(&shift, 1, inputs),
+            scale,
+        }
+    }
+
+    /// Layer widths including input and output.
+    pub fn widths(&self) -> &[usize] {
+        &self.widths
+    }
+
+    fn activate(&self, z: &Jet) -> Jet {
+        match self.activation {
+            Activation::Tanh => z.tanh(),
+            Activation::Sin => z.sin(),
+            Activation::Sigmoid => z.sigmoid(),
+            Activation::Swish => z.swish(),
+        }
+    }
+}
+
+fn truncated_normal(rng: &mut SeededRng, std: f64) -> f64 {
+    loop {
+        let z = standard_normal(rng);
+        if z.abs() <= 2.0 {
+            return z * std;
+        }
+    }
+}
+
+impl JetNetwork for Mlp {
+    fn input_dim(&self) -> usize {
+        self.widths[0]
+    }
+
+    fn output_dim(&self) -> usize {
+        *self.widths.last().unwrap_or(&0)
+    }
+
+    fn init_parameters(&self, rng: &mut SeededRng, ctx: &TensorContext) -> Vec<Tensor<2>> {
+        let mut params = Vec::new();
+        for pair in self.widths.windows(2) {
+            let (fan_in, fan_out) = (pair[0], pair[1]);
+            let (w, b): (Vec<f64>, Vec<f64>) = match self.init {
+                Init::GlorotTruncatedNormal => {
+                    let std = (2.0 / (fan_in + fan_out) as f64).sqrt();
+                    (
+                        (0..fan_in * fan_out)
+                            .map(|_| truncated_normal(rng, std))
+                            .collect(),
+                        vec![0.0; fan_out],
+                    )
+                }
+                Init::GlorotUniform => {
+                    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                    let bias_limit = 1.0 / (fan_in as f64).sqrt();
+                    (
+                        (0..fan_in * fan_out)
+                            .map(|_| rng.random_range(-limit..limit))
+                            .collect(),
+                        (0..fan_out)
+                            .map(|_| rng.random_range(-bias_limit..bias_limit))
+                            .collect(),
+                    )
+                }
+            };
+            params.push(ctx.matrix(&w, fan_in, fan_out));
+            params.push(ctx.matrix(&b, 1, fan_out));
+        }
+        params
+    }
+
+    fn forward(
+        &self,
+        params: &[Tensor<2>],
+        inputs: &Tensor<2>,
+        derivatives: &DerivativeSet,
+    ) -> Jet {
+        let set = Arc::new(derivatives.clone());
+        let [points, _] = inputs.dims();
+        let scaled = inputs
+            .clone()
+            .mul(self.scale_t.clone())
+            .add(self.shift_t.clone());
+        let (w0, b0) = (&params[0], &params[1]);
+        // First layer: d(z)/d(x_j) = scale_j * W0[j, :], a constant row; higher orders vanish.
+        let mut streams = BTreeMap::new();
+        for p in set.iter().filter(|p| p.order() == 1) {
+            let j = p.coords()[0] as usize;
+            let width = w0.dims()[1];
+            let row = w0
+                .clone()
+                .slice([j..j + 1, 0..width])
+                .mul_scalar(self.scale[j]);
+            streams.insert(*p, row);
+        }
+        let value = scaled.matmul(w0.clone()).add(b0.clone());
+        let mut z = Jet::from_parts(value, streams, set.clone());
+        let layers = self.widths.len() - 1;
+        for l in 1..layers {
+            let h = self.activate(&z);
+            z = h.affine(&params[2 * l], &params[2 * l + 1]);
+        }
+        // Streams that stayed constant rows (a network without hidden layers) become full.
+        let outputs = self.output_dim();
+        let needs_expand = set
+            .iter()
+            .any(|p| z.stream(p).is_some_and(|t| t.dims()[0] != points));
+        if needs_expand {
+            let full: BTreeMap<Partial, Tensor<2>> = set
+                .iter()
+                .filter_map(|p| {
+                    z.stream(p)
+                        .map(|t| (*p, t.clone().expand([points, outputs])))
+                })
+                .collect();
+            z = Jet::from_parts(z.value().clone(), full, set);
+        }
+        z
+    }
+
+    fn describe(&self) -> String {
+        let widths: Vec<String> = self.widths.iter().map(usize::to_string).collect();
+        format!("MLP [{}], {:?}", widths.join(", "), self.activation).to_lowercase()
+    }
+}

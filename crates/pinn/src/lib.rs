@@ -1,0 +1,27 @@
+//! # pinn
+//!
+//! Physics-informed neural networks on [Burn](https://burn.dev): write a problem as a TOML
+//! file (or in Rust), train a network that fits the data and satisfies the PDE, and get the
+//! paper's error metrics.
+//!
+//! ```no_run
+//! use pinn::{LoadOptions, Problem, Silent, Trainer};
+//! let problem = Problem::from_file("problems/burgers_cont_fwd.toml".as_ref(), &LoadOptions::default())?;
+//! let trained = Trainer::new(&problem).run(1000, "runs/burgers".as_ref(), &mut Silent)?;
+//! println!("{:?}", trained.report.evaluation.relative_l2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod optim;
+pub mod problem;
+pub mod reference;
+pub mod train;
+
+pub use pinn_core as core;
+pub use pinn_core::{
+    DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext,
+};
+pub use pinn_nn as nn;
+pub use pinn_rk as rk;
+pub use problem::{Evaluation, LoadOptions, LossValue, Problem, ProblemError, relative_l2};
+pub use train::{Progress, Report, Silent, TrainError, Trained, Trainer};

@@ -1,0 +1,223 @@
+//! The `pinn` command: train a problem, check a problem file, generate reference data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use pinn::reference::{DatasetStore, GENERATORS};
+use pinn::{DeviceKind, LoadOptions, Precision, Problem, Progress, Trainer};
+
+/// Training allocates and frees many same-sized tensors per step; glibc's allocator returns
+/// them to the kernel each time (page faults were 20 % of a step), mimalloc keeps them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "pinn",
+    version,
+    about = "Physics-informed neural networks on Burn"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Folder of generated reference datasets.
+    #[arg(long, global = true, default_value = "datasets")]
+    data_dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a problem and report its errors.
+    Run {
+        /// Problem file.
+        file: PathBuf,
+        /// Number of iterations (overrides `optimizer.iterations`).
+        #[arg(long)]
+        iters: Option<usize>,
+        /// Random seed (overrides `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output folder (default `runs/<name>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Device (overrides `run.device`).
+        #[arg(long, value_enum)]
+        device: Option<DeviceArg>,
+        /// Precision (overrides `run.precision`).
+        #[arg(long, value_enum)]
+        precision: Option<PrecisionArg>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validate a problem file (parse, resolve symbols, load data, build points) without training.
+    Check {
+        /// Problem file.
+        file: PathBuf,
+    },
+    /// Generate a reference dataset into the data folder.
+    Data {
+        /// Dataset name, or `all`.
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F64,
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn iteration(&mut self, iteration: usize, loss: f64) {
+        if iteration.is_multiple_of(25) || iteration == 1 {
+            self.0.set_position(iteration as u64);
+            self.0.set_message(format!("{loss:.3e}"));
+        }
+    }
+    fn finish(&mut self) {
+        self.0.finish();
+    }
+}
+
+struct Quiet;
+impl Progress for Quiet {
+    fn iteration(&mut self, _: usize, _: f64) {}
+}
+
+fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
+    Problem::from_file(file, options).with_context(|| format!("cannot set up `{}`", file.display()))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            file,
+            iters,
+            seed,
+            out,
+            device,
+            precision,
+            quiet,
+        } => {
+            let options = LoadOptions {
+                datasets: cli.data_dir,
+                seed,
+                device: device.map(|d| match d {
+                    DeviceArg::Cpu => DeviceKind::Cpu,
+                    DeviceArg::Cuda => DeviceKind::Cuda,
+                }),
+                precision: precision.map(|p| match p {
+                    PrecisionArg::F32 => Precision::F32,
+                    PrecisionArg::F64 => Precision::F64,
+                }),
+            };
+            let problem = load(&file, &options)?;
+            let cfg = problem.config();
+            let iterations = iters.unwrap_or(cfg.optimizer.iterations);
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            eprintln!(
+                "{}: {} | points per term {:?} | {} iterations -> {}",
+                cfg.name,
+                problem.network().describe(),
+                problem.term_sizes(),
+                iterations,
+                out.display()
+            );
+            let mut progress: Box<dyn Progress> = if quiet {
+                Box::new(Quiet)
+            } else {
+                let bar = ProgressBar::new(iterations as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{elapsed_precise} [{bar:30}] {pos}/{len} loss {msg} {per_sec} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+                );
+                Box::new(Bar(bar))
+            };
+            let trained = Trainer::new(&problem)
+                .run(iterations, &out, progress.as_mut())
+                .context("training failed")?;
+            let r = &trained.report;
+            println!("problem            {}", r.problem);
+            println!("iterations         {}", r.iterations);
+            println!("final loss         {:.4e}", r.final_loss);
+            for (name, e) in &r.evaluation.relative_l2 {
+                println!("rel. L2 error {name:<5}{e:.4e}");
+            }
+            for (name, u) in &r.evaluation.unknowns {
+                match (u.truth, u.relative_error) {
+                    (Some(t), Some(e)) => println!(
+                        "{name:<18} {:.6e} (truth {t:.6e}, rel. error {e:.3e})",
+                        u.value
+                    ),
+                    _ => println!("{name:<18} {:.6e}", u.value),
+                }
+            }
+            println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
+            println!("training time      {:.1} s", r.training_seconds);
+            println!("report             {}", out.join("report.json").display());
+        }
+        Command::Check { file } => {
+            let problem = load(
+                &file,
+                &LoadOptions {
+                    datasets: cli.data_dir,
+                    ..Default::default()
+                },
+            )?;
+            println!("{}: ok", problem.config().name);
+            println!("network      {}", problem.network().describe());
+            let names = &problem.config().domain.inputs;
+            for (i, (size, set)) in problem
+                .term_sizes()
+                .iter()
+                .zip(problem.term_derivatives())
+                .enumerate()
+            {
+                let derivs: Vec<String> = set
+                    .iter()
+                    .map(|p| p.display_with(names).to_string())
+                    .collect();
+                println!(
+                    "loss[{i}]      {size} points, derivatives [{}]",
+                    derivs.join(", ")
+                );
+            }
+            println!("components   {}", problem.component_names().join(", "));
+        }
+        Command::Data { name } => {
+            let store = DatasetStore::new(&cli.data_dir);
+            let names: Vec<&str> = if name == "all" {
+                GENERATORS.to_vec()
+            } else {
+                vec![name.as_str()]
+            };
+            for n in names {
+                let m = store
+                    .generate(n)
+                    .with_context(|| format!("cannot generate dataset `{n}`"))?;
+                println!(
+                    "{n}: {} files in {} ({:.2} s)",
+                    m.files.len(),
+                    store.dir(n).display(),
+                    m.seconds
+                );
+            }
+        }
+    }
+    Ok(())
+}

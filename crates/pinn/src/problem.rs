@@ -1,0 +1,917 @@
+//! Problem assembly: a validated [`ProblemConfig`] becomes compiled expressions, point sets
+//! on the device, a network, and a loss function of the parameters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::tensor::Tensor;
+use pinn_core::backend::{DeviceError, to_vec};
+use pinn_core::config::{ConfigError, LossConfig, ProblemConfig, Reduction, Transform};
+use pinn_core::data::{DataError, GridData};
+use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
+use pinn_core::sampling::{SeededRng, choose, latin_hypercube, rng_from_seed, standard_normal};
+use pinn_core::{DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext};
+use pinn_nn::{Mlp, MlpSpec};
+use thiserror::Error;
+
+use crate::reference::{DatasetStore, StoreError};
+
+/// Errors while building a problem.
+#[derive(Debug, Error)]
+pub enum ProblemError {
+    /// Invalid problem file.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Missing or malformed data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Dataset generation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Device not available.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+/// How to load a problem: where datasets live and command-line overrides.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Root of the generated-dataset cache.
+    pub datasets: PathBuf,
+    /// Overrides `seed`.
+    pub seed: Option<u64>,
+    /// Overrides `run.device`.
+    pub device: Option<DeviceKind>,
+    /// Overrides `run.precision`.
+    pub precision: Option<Precision>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            datasets: PathBuf::from("datasets"),
+            seed: None,
+            device: None,
+            precision: None,
+        }
+    }
+}
+
+/// An unknown scalar of an inverse problem.
+#[derive(Clone, Debug)]
+pub struct Unknown {
+    /// Name.
+    pub name: String,
+    /// Initial trained value.
+    pub init: f64,
+    /// Representation while training.
+    pub transform: Transform,
+    /// True value, if known.
+    pub truth: Option<f64>,
+}
+
+impl Unknown {
+    /// Physical value of a trained value.
+    pub fn physical(&self, raw: f64) -> f64 {
+        match self.transform {
+            Transform::Identity => raw,
+            Transform::Exp => raw.exp(),
+        }
+    }
+}
+
+/// Points with, where they come from the dataset, the field values there.
+#[derive(Clone, Debug, Default)]
+struct PointSet {
+    coords: Vec<f64>,
+    rows: usize,
+    values: Option<BTreeMap<String, Vec<f64>>>,
+}
+
+/// Which derivatives a loss term needs: the network's streams and each derived jet's.
+#[derive(Clone, Debug, Default)]
+struct Plan {
+    network: DerivativeSet,
+    derived: Vec<Option<Arc<DerivativeSet>>>,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Data(Box<Tensor<2>>),
+    Constant(f64),
+}
+
+#[derive(Clone, Debug)]
+enum Component {
+    Fit { field: FieldId, target: Target },
+    Residual(usize),
+}
+
+#[derive(Clone, Debug)]
+struct LossTerm {
+    inputs: Tensor<2>,
+    components: Vec<(String, Component)>,
+    plan: Plan,
+    reduction: Reduction,
+    weight: f64,
+}
+
+/// Loss of one evaluation: the weighted total and every unweighted component.
+#[derive(Clone, Debug)]
+pub struct LossValue {
+    /// Weighted sum of the components.
+    pub total: Tensor<1>,
+    /// Components in the order of [`Problem::component_names`].
+    pub components: Vec<Tensor<1>>,
+}
+
+/// Relative L2 errors and identified parameters.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Evaluation {
+    /// Relative L2 error of each evaluated field on the reference grid.
+    pub relative_l2: BTreeMap<String, f64>,
+    /// Each unknown's physical value, truth and relative error.
+    pub unknowns: BTreeMap<String, UnknownReport>,
+}
+
+/// An identified parameter.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct UnknownReport {
+    /// Identified value.
+    pub value: f64,
+    /// True value, if known.
+    pub truth: Option<f64>,
+    /// `|value - truth| / |truth|`.
+    pub relative_error: Option<f64>,
+}
+
+/// A problem ready to train: compiled residuals, point sets on the device and a network.
+pub struct Problem {
+    config: ProblemConfig,
+    source: PathBuf,
+    ctx: TensorContext,
+    symbols: Symbols,
+    network: Box<dyn JetNetwork>,
+    derived: Vec<Expression>,
+    derived_order: Vec<usize>,
+    residuals: Vec<Expression>,
+    unknowns: Vec<Unknown>,
+    terms: Vec<LossTerm>,
+    dataset: Option<GridData>,
+    evaluated: Vec<(String, FieldId)>,
+    initial: Vec<Tensor<2>>,
+}
+
+impl std::fmt::Debug for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Problem")
+            .field("name", &self.config.name)
+            .field("network", &self.network.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Env<'a> {
+    outputs: Vec<Jet>,
+    derived: Vec<Option<Jet>>,
+    inputs: &'a Tensor<2>,
+    unknowns: &'a [Tensor<2>],
+}
+
+fn restrict(jet: Jet, target: &Arc<DerivativeSet>) -> Jet {
+    if target.is_empty() {
+        return Jet::constant(jet.into_value());
+    }
+    if jet.derivative_set() == target {
+        return jet;
+    }
+    let streams = target
+        .iter()
+        .filter_map(|p| jet.stream(p).map(|t| (*p, t.clone())))
+        .collect();
+    Jet::from_parts(jet.value().clone(), streams, target.clone())
+}
+
+impl Environment for Env<'_> {
+    fn field(&self, field: FieldId, partial: Partial, target: &Arc<DerivativeSet>) -> Jet {
+        let jet = match field {
+            FieldId::Output(i) => &self.outputs[i],
+            FieldId::Derived(i) => self.derived[i]
+                .as_ref()
+                .expect("derived outputs are built before they are read"),
+        };
+        let shifted = if partial.is_value() {
+            jet.clone()
+        } else {
+            jet.differentiate(&partial)
+        };
+        restrict(shifted, target)
+    }
+
+    fn input(&self, index: usize, target: &Arc<DerivativeSet>) -> Jet {
+        let [rows, _] = self.inputs.dims();
+        let value = self.inputs.clone().slice([0..rows, index..index + 1]);
+        let d = Partial::first(index);
+        let mut streams = BTreeMap::new();
+        if target.contains(&d) {
+            streams.insert(d, value.ones_like());
+        }
+        Jet::from_parts(value, streams, target.clone())
+    }
+
+    fn unknown(&self, index: usize) -> Jet {
+        Jet::constant(self.unknowns[index].clone())
+    }
+}
+
+fn jet_value(v: Value, rows_like: &Tensor<2>) -> Tensor<2> {
+    match v {
+        Value::Jet(j) => j.into_value(),
+        Value::Scalar(c) => rows_like.zeros_like().add_scalar(c),
+    }
+}
+
+impl Problem {
+    /// Loads and builds a problem from a TOML file.
+    pub fn from_file(path: &Path, options: &LoadOptions) -> Result<Self, ProblemError> {
+        let config = ProblemConfig::load(path)?;
+        Self::from_config(config, path, options)
+    }
+
+    /// Builds a problem from a parsed configuration; `source` names it in messages and anchors
+    /// relative dataset paths.
+    pub fn from_config(
+        mut config: ProblemConfig,
+        source: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self, ProblemError> {
+        if let Some(seed) = options.seed {
+            config.seed = seed;
+        }
+        if let Some(d) = options.device {
+            config.run.device = d;
+        }
+        if let Some(p) = options.precision {
+            config.run.precision = p;
+        }
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: source.to_path_buf(),
+            field: field.to_string(),
+            message,
+        };
+        let ctx = TensorContext::new(config.run.device, config.run.precision)?;
+        let symbols = Symbols {
+            inputs: config.domain.inputs.clone(),
+            outputs: config.network.outputs.clone(),
+            derived: config.derived.keys().cloned().collect(),
+            constants: config.constants.clone(),
+            unknowns: config.unknowns.keys().cloned().collect(),
+        };
+        let compile = |section: &str, name: &str, text: &str| {
+            Expression::compile(text, &symbols)
+                .map_err(|e| invalid(&format!("{section}.{name}"), e.to_string()))
+        };
+        let derived: Vec<Expression> = config
+            .derived
+            .iter()
+            .map(|(n, t)| compile("derived", n, t))
+            .collect::<Result<_, _>>()?;
+        let residual_names: Vec<String> = config.residuals.keys().cloned().collect();
+        let residuals: Vec<Expression> = config
+            .residuals
+            .iter()
+            .map(|(n, t)| compile("residuals", n, t))
+            .collect::<Result<_, _>>()?;
+        for (name, r) in residual_names.iter().zip(&residuals) {
+            if r.field_symbols().is_empty() {
+                return Err(invalid(
+                    &format!("residuals.{name}"),
+                    "the residual does not depend on any output".into(),
+                )
+                .into());
+            }
+        }
+        let derived_order = topological_order(&derived).map_err(|i| {
+            invalid(
+                &format!("derived.{}", symbols.derived[i]),
+                "depends on itself".into(),
+            )
+        })?;
+        let unknowns: Vec<Unknown> = config
+            .unknowns
+            .iter()
+            .map(|(name, u)| Unknown {
+                name: name.clone(),
+                init: u.init,
+                transform: u.transform,
+                truth: u.truth,
+            })
+            .collect();
+
+        let dataset = match &config.dataset {
+            None => None,
+            Some(ds) => {
+                let dir = match (&ds.dir, &ds.generator) {
+                    (Some(dir), _) => source.parent().unwrap_or(Path::new(".")).join(dir),
+                    (None, Some(generator)) => {
+                        DatasetStore::new(&options.datasets).ensure(generator)?
+                    }
+                    (None, None) => {
+                        return Err(invalid("dataset", "needs `generator` or `dir`".into()).into());
+                    }
+                };
+                let mut axes = Vec::new();
+                for input in &config.domain.inputs {
+                    let stem = ds.axes.get(input).ok_or_else(|| {
+                        invalid("dataset.axes", format!("no axis file for input `{input}`"))
+                    })?;
+                    axes.push((input.clone(), stem.clone()));
+                }
+                if let Some(extra) = ds.axes.keys().find(|k| !config.domain.inputs.contains(k)) {
+                    return Err(
+                        invalid("dataset.axes", format!("`{extra}` is not an input")).into(),
+                    );
+                }
+                let fields: Vec<(String, String)> = ds
+                    .fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                Some(GridData::load(&dir, &axes, &fields)?)
+            }
+        };
+
+        let spec = MlpSpec {
+            inputs: config.domain.inputs.len(),
+            hidden: config.network.hidden.clone(),
+            outputs: config.network.outputs.len(),
+            activation: config.network.activation,
+            init: config.network.init,
+        };
+        let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx);
+
+        let mut rng = rng_from_seed(config.seed);
+        let sets = build_point_sets(&config, source, dataset.as_ref(), &mut rng)?;
+
+        let mut problem = Self {
+            source: source.to_path_buf(),
+            ctx,
+            symbols,
+            network: Box::new(network),
+            derived,
+            derived_order,
+            residuals,
+            unknowns,
+            terms: Vec::new(),
+            dataset,
+            evaluated: Vec::new(),
+            initial: Vec::new(),
+            config,
+        };
+        let loss_configs = problem.config.loss.clone();
+        for (i, l) in loss_configs.iter().enumerate() {
+            let term = problem.build_term(i, l, &sets, &residual_names)?;
+            problem.terms.push(term);
+        }
+        for name in problem.config.evaluate.fields.clone() {
+            let field = problem.field_id(&name).ok_or_else(|| {
+                invalid(
+                    "evaluate.fields",
+                    format!("`{name}` is not an output or derived output"),
+                )
+            })?;
+            let has = problem
+                .dataset
+                .as_ref()
+                .is_some_and(|d| d.fields.contains_key(&name));
+            if !has {
+                return Err(invalid(
+                    "evaluate.fields",
+                    format!("the dataset has no field `{name}` to compare with"),
+                )
+                .into());
+            }
+            problem.evaluated.push((name, field));
+        }
+        let mut initial = problem.network.init_parameters(&mut rng, &problem.ctx);
+        for u in &problem.unknowns {
+            initial.push(problem.ctx.scalar(u.init));
+        }
+        problem.initial = initial;
+        Ok(problem)
+    }
+
+    fn field_id(&self, name: &str) -> Option<FieldId> {
+        if let Some(i) = self.symbols.outputs.iter().position(|n| n == name) {
+            return Some(FieldId::Output(i));
+        }
+        self.symbols
+            .derived
+            .iter()
+            .position(|n| n == name)
+            .map(FieldId::Derived)
+    }
+
+    fn build_term(
+        &self,
+        index: usize,
+        l: &LossConfig,
+        sets: &BTreeMap<String, PointSet>,
+        residual_names: &[String],
+    ) -> Result<LossTerm, ProblemError> {
+        let field_path = format!("loss[{index}]");
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: self.source.clone(),
+            field: format!("{field_path}.{field}"),
+            message,
+        };
+        let set = sets.get(&l.points).ok_or_else(|| {
+            invalid(
+                "points",
+                format!(
+                    "no point set `{}`; defined: {}",
+                    l.points,
+                    sets.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        if set.rows == 0 {
+            return Err(invalid("points", format!("point set `{}` is empty", l.points)).into());
+        }
+        let base = l.name.clone().unwrap_or_else(|| l.points.clone());
+        let count = l.fit.len() + l.residuals.len();
+        let label = |what: &str| {
+            if count == 1 && l.name.is_some() {
+                base.clone()
+            } else {
+                format!("{base}:{what}")
+            }
+        };
+        let dims = self.config.domain.inputs.len();
+        let mut components = Vec::new();
+        let mut needs: Vec<(FieldId, Partial)> = Vec::new();
+        for name in &l.fit {
+            let field = self.field_id(name).ok_or_else(|| {
+                invalid(
+                    "fit",
+                    format!("`{name}` is not an output or derived output"),
+                )
+            })?;
+            let target = match l.fit_value {
+                Some(v) => Target::Constant(v),
+                None => {
+                    let values = set
+                        .values
+                        .as_ref()
+                        .and_then(|v| v.get(name))
+                        .ok_or_else(|| {
+                            invalid(
+                                "fit",
+                                format!(
+                                    "point set `{}` carries no data for `{name}` (only dataset grid points do; or set `fit_value`)",
+                                    l.points
+                                ),
+                            )
+                        })?;
+                    Target::Data(Box::new(self.ctx.matrix(values, set.rows, 1)))
+                }
+            };
+            needs.push((field, Partial::VALUE));
+            components.push((label(name), Component::Fit { field, target }));
+        }
+        for name in &l.residuals {
+            let r = residual_names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| {
+                    invalid(
+                        "residuals",
+                        format!(
+                            "no residual `{name}`; defined: {}",
+                            residual_names.join(", ")
+                        ),
+                    )
+                })?;
+            let reqs = self.residuals[r]
+                .requirements(&DerivativeSet::values_only())
+                .map_err(|e| invalid("residuals", e.to_string()))?;
+            needs.extend(reqs);
+            components.push((label(name), Component::Residual(r)));
+        }
+        let plan = self.plan(needs).map_err(|m| invalid("residuals", m))?;
+        Ok(LossTerm {
+            inputs: self.ctx.matrix(&set.coords, set.rows, dims),
+            components,
+            plan,
+            reduction: l.reduction,
+            weight: l.weight,
+        })
+    }
+
+    fn plan(&self, needs: Vec<(FieldId, Partial)>) -> Result<Plan, String> {
+        let mut need: BTreeMap<FieldId, BTreeSet<Partial>> = BTreeMap::new();
+        for (f, p) in needs {
+            need.entry(f).or_default().insert(p);
+        }
+        let mut derived = vec![None; self.derived.len()];
+        for &d in self.derived_order.iter().rev() {
+            let Some(partials) = need.get(&FieldId::Derived(d)) else {
+                continue;
+            };
+            let target = DerivativeSet::closure_of(partials.iter().copied());
+            let reqs = self.derived[d]
+                .requirements(&target)
+                .map_err(|e| e.to_string())?;
+            for (f, p) in reqs {
+                need.entry(f).or_default().insert(p);
+            }
+            derived[d] = Some(Arc::new(target));
+        }
+        let network = DerivativeSet::closure_of(
+            need.iter()
+                .filter(|(f, _)| matches!(f, FieldId::Output(_)))
+                .flat_map(|(_, ps)| ps.iter().copied()),
+        );
+        Ok(Plan { network, derived })
+    }
+
+    /// The parsed configuration (after overrides).
+    pub fn config(&self) -> &ProblemConfig {
+        &self.config
+    }
+
+    /// The tensor context (device and precision).
+    pub fn context(&self) -> &TensorContext {
+        &self.ctx
+    }
+
+    /// The network.
+    pub fn network(&self) -> &dyn JetNetwork {
+        self.network.as_ref()
+    }
+
+    /// The unknown parameters, in the order they follow the network parameters.
+    pub fn unknowns(&self) -> &[Unknown] {
+        &self.unknowns
+    }
+
+    /// Initial parameters: the network's, then one `[1, 1]` tensor per unknown.
+    pub fn initial_parameters(&self) -> Vec<Tensor<2>> {
+        self.initial.clone()
+    }
+
+    /// Number of network parameter tensors (the unknowns follow them).
+    pub fn network_parameter_count(&self) -> usize {
+        self.initial.len() - self.unknowns.len()
+    }
+
+    /// Names of the loss components, as logged.
+    pub fn component_names(&self) -> Vec<String> {
+        self.terms
+            .iter()
+            .flat_map(|t| t.components.iter().map(|(n, _)| n.clone()))
+            .collect()
+    }
+
+    /// Number of points in each loss term.
+    pub fn term_sizes(&self) -> Vec<usize> {
+        self.terms.iter().map(|t| t.inputs.dims()[0]).collect()
+    }
+
+    /// The derivative streams the network propagates for each loss term.
+    pub fn term_derivatives(&self) -> Vec<DerivativeSet> {
+        self.terms.iter().map(|t| t.plan.network.clone()).collect()
+    }
+
+    fn physical_unknowns(&self, params: &[Tensor<2>]) -> Vec<Tensor<2>> {
+        let n = self.network_parameter_count();
+        self.unknowns
+            .iter()
+            .zip(&params[n..])
+            .map(|(u, raw)| match u.transform {
+                Transform::Identity => raw.clone(),
+                Transform::Exp => raw.clone().exp(),
+            })
+            .collect()
+    }
+
+    fn environment<'a>(
+        &self,
+        params: &[Tensor<2>],
+        inputs: &'a Tensor<2>,
+        unknowns: &'a [Tensor<2>],
+        plan: &Plan,
+    ) -> Env<'a> {
+        let n = self.network_parameter_count();
+        let jet = self.network.forward(&params[..n], inputs, &plan.network);
+        let outputs = (0..self.symbols.outputs.len())
+            .map(|i| jet.columns(i, i + 1))
+            .collect();
+        let mut env = Env {
+            outputs,
+            derived: vec![None; self.derived.len()],
+            inputs,
+            unknowns,
+        };
+        for &d in &self.derived_order {
+            if let Some(target) = &plan.derived[d] {
+                let value = self.derived[d].eval(&env, target);
+                let jet = match value {
+                    Value::Jet(j) => restrict(j, target),
+                    Value::Scalar(c) => Jet::constant(jet_value(
+                        Value::Scalar(c),
+                        &inputs.clone().slice([0..inputs.dims()[0], 0..1]),
+                    )),
+                };
+                env.derived[d] = Some(jet);
+            }
+        }
+        env
+    }
+
+    /// The loss at `params` (network parameters then unknowns). Inside autodiff, a single
+    /// `total.backward()` gives every parameter gradient.
+    pub fn loss(&self, params: &[Tensor<2>]) -> LossValue {
+        let unknowns = self.physical_unknowns(params);
+        let values = Arc::new(DerivativeSet::values_only());
+        let mut total: Option<Tensor<1>> = None;
+        let mut components = Vec::new();
+        for term in &self.terms {
+            let env = self.environment(params, &term.inputs, &unknowns, &term.plan);
+            for (_, c) in &term.components {
+                let diff = match c {
+                    Component::Fit { field, target } => {
+                        let pred = env.field(*field, Partial::VALUE, &values).into_value();
+                        match target {
+                            Target::Data(t) => pred.sub((**t).clone()),
+                            Target::Constant(v) => pred.add_scalar(-v),
+                        }
+                    }
+                    Component::Residual(r) => {
+                        let v = self.residuals[*r].eval(&env, &values);
+                        jet_value(v, env.outputs[0].value())
+                    }
+                };
+                let sq = diff.clone().mul(diff);
+                let reduced = match term.reduction {
+                    Reduction::Mean => sq.mean(),
+                    Reduction::Sum => sq.sum(),
+                };
+                let weighted = if term.weight == 1.0 {
+                    reduced.clone()
+                } else {
+                    reduced.clone().mul_scalar(term.weight)
+                };
+                total = Some(match total {
+                    Some(t) => t.add(weighted),
+                    None => weighted,
+                });
+                components.push(reduced);
+            }
+        }
+        LossValue {
+            total: total.expect("validated: at least one loss component"),
+            components,
+        }
+    }
+
+    /// Values of the named fields at the given points (`rows × inputs`, row-major).
+    pub fn predict(&self, params: &[Tensor<2>], points: &[f64], fields: &[&str]) -> Vec<Vec<f64>> {
+        let dims = self.config.domain.inputs.len();
+        let rows = points.len() / dims;
+        let ids: Vec<FieldId> = fields.iter().filter_map(|f| self.field_id(f)).collect();
+        let plan = self
+            .plan(ids.iter().map(|f| (*f, Partial::VALUE)).collect())
+            .unwrap_or_default();
+        let unknowns = self.physical_unknowns(params);
+        let values = Arc::new(DerivativeSet::values_only());
+        let mut out = vec![Vec::with_capacity(rows); ids.len()];
+        const CHUNK: usize = 16_384;
+        for start in (0..rows).step_by(CHUNK) {
+            let end = (start + CHUNK).min(rows);
+            let inputs = self
+                .ctx
+                .matrix(&points[start * dims..end * dims], end - start, dims);
+            let env = self.environment(params, &inputs, &unknowns, &plan);
+            for (k, f) in ids.iter().enumerate() {
+                out[k].extend(to_vec(&env.field(*f, Partial::VALUE, &values).into_value()));
+            }
+        }
+        out
+    }
+
+    /// Relative L2 errors on the reference grid and identified parameters.
+    pub fn evaluate(&self, params: &[Tensor<2>]) -> Evaluation {
+        let mut eval = Evaluation::default();
+        if let Some(data) = &self.dataset
+            && !self.evaluated.is_empty()
+        {
+            let points: Vec<f64> = (0..data.len()).flat_map(|f| data.point(f)).collect();
+            let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
+            let preds = self.predict(params, &points, &names);
+            for ((name, _), pred) in self.evaluated.iter().zip(preds) {
+                let exact = &data.fields[name];
+                eval.relative_l2
+                    .insert(name.clone(), relative_l2(&pred, exact));
+            }
+        }
+        let n = self.network_parameter_count();
+        for (u, raw) in self.unknowns.iter().zip(&params[n..]) {
+            let value = u.physical(to_vec(raw).first().copied().unwrap_or(f64::NAN));
+            eval.unknowns.insert(
+                u.name.clone(),
+                UnknownReport {
+                    value,
+                    truth: u.truth,
+                    relative_error: u.truth.map(|t| (value - t).abs() / t.abs()),
+                },
+            );
+        }
+        eval
+    }
+}
+
+/// `‖pred − exact‖₂ / ‖exact‖₂`.
+pub fn relative_l2(pred: &[f64], exact: &[f64]) -> f64 {
+    let num: f64 = pred.iter().zip(exact).map(|(p, e)| (p - e).powi(2)).sum();
+    let den: f64 = exact.iter().map(|e| e * e).sum();
+    (num / den).sqrt()
+}
+
+fn topological_order(derived: &[Expression]) -> Result<Vec<usize>, usize> {
+    fn visit(
+        i: usize,
+        derived: &[Expression],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+    ) -> Result<(), usize> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => return Err(i),
+            _ => {}
+        }
+        state[i] = 1;
+        for (f, _) in derived[i].field_symbols() {
+            if let FieldId::Derived(j) = f {
+                visit(j, derived, state, order)?;
+            }
+        }
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    let mut state = vec![0u8; derived.len()];
+    let mut order = Vec::new();
+    for i in 0..derived.len() {
+        visit(i, derived, &mut state, &mut order)?;
+    }
+    Ok(order)
+}
+
+fn build_point_sets(
+    config: &ProblemConfig,
+    source: &Path,
+    dataset: Option<&GridData>,
+    rng: &mut SeededRng,
+) -> Result<BTreeMap<String, PointSet>, ProblemError> {
+    let dims = config.domain.inputs.len();
+    let mut sets: BTreeMap<String, PointSet> = BTreeMap::new();
+    for named in config.point_sets(source)? {
+        let field = format!("points.{}", named.name);
+        let invalid = |message: String| ConfigError::Invalid {
+            path: source.to_path_buf(),
+            field: field.clone(),
+            message,
+        };
+        let spec = &named.spec;
+        let sources = [
+            spec.grid.is_some(),
+            spec.lhs.is_some(),
+            spec.from.is_some(),
+            spec.union.is_some(),
+        ];
+        if sources.iter().filter(|&&s| s).count() != 1 {
+            return Err(
+                invalid("needs exactly one of `grid`, `lhs`, `from`, `union`".into()).into(),
+            );
+        }
+        let lookup = |name: &String| {
+            sets.get(name).cloned().ok_or_else(|| {
+                invalid(format!("refers to `{name}`, which is not defined above it"))
+            })
+        };
+        let mut set = if let Some(slices) = &spec.grid {
+            let data = dataset.ok_or_else(|| invalid("`grid` needs a [dataset]".into()))?;
+            let mut flat = Vec::new();
+            if slices.is_empty() {
+                flat.extend(0..data.len());
+            }
+            for slice in slices {
+                let mut cur: Option<BTreeSet<usize>> = None;
+                for (axis_name, &index) in slice {
+                    let axis = data
+                        .axis_names
+                        .iter()
+                        .position(|a| a == axis_name)
+                        .ok_or_else(|| invalid(format!("`{axis_name}` is not a dataset axis")))?;
+                    let len = data.axes[axis].len() as i64;
+                    let i = if index < 0 { len + index } else { index };
+                    if !(0..len).contains(&i) {
+                        return Err(invalid(format!(
+                            "index {index} is outside axis `{axis_name}` of length {len}"
+                        ))
+                        .into());
+                    }
+                    let these: BTreeSet<usize> = data.slice(axis, i as usize).into_iter().collect();
+                    cur = Some(match cur {
+                        None => these,
+                        Some(c) => c.intersection(&these).copied().collect(),
+                    });
+                }
+                flat.extend(cur.unwrap_or_default());
+            }
+            let coords: Vec<f64> = flat.iter().flat_map(|&f| data.point(f)).collect();
+            let values = data
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), flat.iter().map(|&f| v[f]).collect()))
+                .collect();
+            PointSet {
+                coords,
+                rows: flat.len(),
+                values: Some(values),
+            }
+        } else if let Some(n) = spec.lhs {
+            let pts = latin_hypercube(rng, n, &config.domain.lower, &config.domain.upper);
+            PointSet {
+                coords: pts.into_iter().flatten().collect(),
+                rows: n,
+                values: None,
+            }
+        } else if let Some(from) = &spec.from {
+            lookup(from)?
+        } else {
+            let mut out = PointSet {
+                values: Some(BTreeMap::new()),
+                ..Default::default()
+            };
+            let parts = spec.union.clone().unwrap_or_default();
+            for (k, name) in parts.iter().enumerate() {
+                let part = lookup(name)?;
+                out.coords.extend(&part.coords);
+                out.rows += part.rows;
+                out.values = match (out.values, part.values) {
+                    (Some(mut acc), Some(v)) => {
+                        if k == 0 {
+                            acc = v;
+                        } else {
+                            acc.retain(|key, _| v.contains_key(key));
+                            for (key, vals) in acc.iter_mut() {
+                                vals.extend(&v[key]);
+                            }
+                        }
+                        Some(acc)
+                    }
+                    _ => None,
+                };
+            }
+            out
+        };
+        if let Some(k) = spec.sample {
+            if k > set.rows {
+                return Err(invalid(format!("cannot sample {k} of {} points", set.rows)).into());
+            }
+            let idx = choose(rng, set.rows, k);
+            let coords = idx
+                .iter()
+                .flat_map(|&i| set.coords[i * dims..(i + 1) * dims].to_vec())
+                .collect();
+            let values = set.values.map(|vals| {
+                vals.into_iter()
+                    .map(|(key, v)| (key, idx.iter().map(|&i| v[i]).collect()))
+                    .collect()
+            });
+            set = PointSet {
+                coords,
+                rows: k,
+                values,
+            };
+        }
+        if let Some(level) = spec.noise {
+            let Some(values) = set.values.as_mut() else {
+                return Err(invalid("`noise` needs data values (grid points)".into()).into());
+            };
+            for v in values.values_mut() {
+                let n = v.len() as f64;
+                let mean = v.iter().sum::<f64>() / n;
+                let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+                for x in v.iter_mut() {
+                    *x += level * std * standard_normal(rng);
+                }
+            }
+        }
+        sets.insert(named.name.clone(), set);
+    }
+    Ok(sets)
+}

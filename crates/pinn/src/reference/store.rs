@@ -1,0 +1,226 @@
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use pinn_core::data::{Array, DataError, write_npy};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::burgers::{BurgersSpec, solve};
+
+/// Names of the built-in generators.
+pub const GENERATORS: &[&str] = &["burgers"];
+
+/// Errors of the dataset cache.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// No generator of that name.
+    #[error("no built-in dataset generator `{0}`; available: {list}", list = GENERATORS.join(", "))]
+    UnknownGenerator(String),
+    /// Writing failed.
+    #[error("cannot write dataset `{name}` into `{path}`: {source}")]
+    Io {
+        /// Dataset name.
+        name: String,
+        /// Folder.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// Writing an array failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// One file of a manifest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Array shape.
+    pub shape: Vec<usize>,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// The manifest written next to a generated dataset.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Generator name.
+    pub generator: String,
+    /// Generator version; a bump regenerates caches.
+    pub version: u32,
+    /// Grid, PDE and solver settings.
+    pub settings: serde_json::Value,
+    /// Wall time of the generation in seconds.
+    pub seconds: f64,
+    /// Files and their checksums.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+const VERSION: u32 = 1;
+
+/// The `datasets/` folder: generated reference data, verified by manifest before use.
+#[derive(Clone, Debug)]
+pub struct DatasetStore {
+    root: PathBuf,
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl DatasetStore {
+    /// A store rooted at `root` (created on demand).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Folder of a dataset.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// The manifest of a dataset if it exists and every file matches its checksum.
+    pub fn verified(&self, name: &str) -> Option<Manifest> {
+        let dir = self.dir(name);
+        let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+        let manifest: Manifest = serde_json::from_str(&text).ok()?;
+        if manifest.version != VERSION || manifest.generator != name {
+            return None;
+        }
+        for (file, entry) in &manifest.files {
+            if sha256_file(&dir.join(file)).ok()? != entry.sha256 {
+                return None;
+            }
+        }
+        Some(manifest)
+    }
+
+    /// Returns the dataset's folder, generating it first if it is missing, partial or corrupt.
+    pub fn ensure(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if self.verified(name).is_none() {
+            self.generate(name)?;
+        }
+        Ok(self.dir(name))
+    }
+
+    /// Generates a dataset (always), replacing any previous copy atomically.
+    pub fn generate(&self, name: &str) -> Result<Manifest, StoreError> {
+        let start = std::time::Instant::now();
+        let (arrays, settings) = match name {
+            "burgers" => {
+                let spec = BurgersSpec::default();
+                let s = solve(&spec);
+                let settings = serde_json::json!({
+                    "pde": "u_t + u u_x - nu u_xx = 0, u(0,x) = -sin(pi x), u(t,+-1) = 0",
+                    "nu": spec.viscosity,
+                    "x": format!("linspace(-1, 1, {})", spec.nx),
+                    "t": format!("{} * k, k = 0..{}", spec.dt, spec.nt),
+                    "method": "Cole-Hopf transformation, Gauss-Hermite quadrature",
+                    "quadrature_nodes": spec.quadrature_nodes,
+                });
+                let arrays = vec![
+                    (
+                        "x",
+                        Array {
+                            shape: vec![spec.nx],
+                            data: s.x,
+                        },
+                    ),
+                    (
+                        "t",
+                        Array {
+                            shape: vec![spec.nt],
+                            data: s.t,
+                        },
+                    ),
+                    (
+                        "usol",
+                        Array {
+                            shape: vec![spec.nx, spec.nt],
+                            data: s.u,
+                        },
+                    ),
+                ];
+                (arrays, settings)
+            }
+            other => return Err(StoreError::UnknownGenerator(other.to_string())),
+        };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io {
+                name: name.to_string(),
+                path,
+                source,
+            }
+        };
+        let tmp = self
+            .root
+            .join(format!(".{name}.partial-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let mut files = BTreeMap::new();
+        for (stem, array) in &arrays {
+            let file = format!("{stem}.npy");
+            let path = tmp.join(&file);
+            write_npy(&path, array)?;
+            let sha256 = sha256_file(&path).map_err(io(&path))?;
+            files.insert(
+                file,
+                FileEntry {
+                    shape: array.shape.clone(),
+                    sha256,
+                },
+            );
+        }
+        let manifest = Manifest {
+            generator: name.to_string(),
+            version: VERSION,
+            settings,
+            seconds: start.elapsed().as_secs_f64(),
+            files,
+        };
+        let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+        std::fs::write(tmp.join("manifest.json"), text).map_err(io(&tmp))?;
+        let dir = self.dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corrupt_files_are_detected_and_regenerated() {
+        let root = std::env::temp_dir().join(format!("pinn-store-{}", std::process::id()));
+        let store = DatasetStore::new(&root);
+        let dir = store.ensure("burgers").expect("generated");
+        assert!(store.verified("burgers").is_some());
+        // Truncate a file as an interrupted write would.
+        let f = dir.join("usol.npy");
+        let bytes = std::fs::read(&f).expect("read");
+        std::fs::write(&f, &bytes[..bytes.len() / 2]).expect("truncate");
+        assert!(store.verified("burgers").is_none());
+        store.ensure("burgers").expect("regenerated");
+        assert!(store.verified("burgers").is_some());
+        assert!(matches!(
+            store.ensure("nope"),
+            Err(StoreError::UnknownGenerator(_))
+        ));
+        std::fs::remove_dir_all(&root).ok();
+    }
+}

@@ -1,0 +1,321 @@
+//! The training loop: Adam steps on the problem's loss, with logging, NaN detection and a
+//! final report.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Tensor;
+use pinn_core::backend::{to_scalar, to_vec};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::optim::Adam;
+use crate::problem::{Evaluation, Problem};
+
+/// Errors that end a training run.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// The loss became NaN or infinite.
+    #[error(
+        "training diverged at iteration {iteration}: loss term `{term}` is {value} (metrics and the last finite parameters are kept in `{out}`)"
+    )]
+    NonFinite {
+        /// Iteration (1-based) whose loss was not finite.
+        iteration: usize,
+        /// First non-finite component.
+        term: String,
+        /// Its value.
+        value: f64,
+        /// Output folder.
+        out: PathBuf,
+    },
+    /// Writing outputs failed.
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Receives progress while training (the CLI draws a progress bar).
+pub trait Progress {
+    /// Called after every iteration with the total loss.
+    fn iteration(&mut self, iteration: usize, loss: f64);
+    /// Called once at the end.
+    fn finish(&mut self) {}
+}
+
+/// No progress output.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {
+    fn iteration(&mut self, _: usize, _: f64) {}
+}
+
+/// The report written at the end of a run (`report.json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Problem name.
+    pub problem: String,
+    /// Network description.
+    pub network: String,
+    /// Seed.
+    pub seed: u64,
+    /// Device.
+    pub device: String,
+    /// Precision.
+    pub precision: String,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Final total loss.
+    pub final_loss: f64,
+    /// Final loss components.
+    pub final_components: std::collections::BTreeMap<String, f64>,
+    /// Errors and identified parameters.
+    pub evaluation: Evaluation,
+    /// Median wall time of one training iteration, in milliseconds.
+    pub median_ms_per_iteration: f64,
+    /// Total training wall time, in seconds.
+    pub training_seconds: f64,
+}
+
+/// Trains a problem's parameters with Adam.
+pub struct Trainer<'a> {
+    problem: &'a Problem,
+    params: Vec<Tensor<2>>,
+    adam: Adam,
+}
+
+/// Outcome of a run: the report and the trained parameters.
+pub struct Trained {
+    /// The report.
+    pub report: Report,
+    /// Trained parameters (network, then unknowns).
+    pub params: Vec<Tensor<2>>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes parameters as JSON (`[{shape, values}]` plus named unknowns).
+pub fn save_parameters(
+    problem: &Problem,
+    params: &[Tensor<2>],
+    path: &Path,
+) -> Result<(), TrainError> {
+    let n = problem.network_parameter_count();
+    let network: Vec<serde_json::Value> = params[..n]
+        .iter()
+        .map(|p| serde_json::json!({ "shape": p.dims(), "values": to_vec(p) }))
+        .collect();
+    let unknowns: serde_json::Map<String, serde_json::Value> = problem
+        .unknowns()
+        .iter()
+        .zip(&params[n..])
+        .map(|(u, raw)| {
+            let raw = to_vec(raw).first().copied().unwrap_or(f64::NAN);
+            (
+                u.name.clone(),
+                serde_json::json!({ "trained": raw, "value": u.physical(raw) }),
+            )
+        })
+        .collect();
+    let doc = serde_json::json!({ "network": network, "unknowns": unknowns });
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string(&doc).unwrap_or_default()).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+impl<'a> Trainer<'a> {
+    /// Starts from the problem's initial parameters.
+    pub fn new(problem: &'a Problem) -> Self {
+        let params = problem.initial_parameters();
+        let adam = Adam::new(&problem.config().optimizer, &params);
+        Self {
+            problem,
+            params,
+            adam,
+        }
+    }
+
+    /// Current parameters.
+    pub fn parameters(&self) -> &[Tensor<2>] {
+        &self.params
+    }
+
+    /// One Adam step; returns the loss components *before* the update.
+    pub fn step(&mut self) -> (Tensor<1>, Vec<Tensor<1>>) {
+        let tracked: Vec<Tensor<2>> = self
+            .params
+            .iter()
+            .map(|p| p.clone().autodiff().require_grad())
+            .collect();
+        let loss = self.problem.loss(&tracked);
+        let grads = loss.total.backward();
+        let g: Vec<Tensor<2>> = tracked
+            .iter()
+            .zip(&self.params)
+            .map(|(t, p)| t.grad(&grads).unwrap_or_else(|| p.zeros_like()))
+            .collect();
+        self.adam.update(&mut self.params, g);
+        let total = loss.total.without_autodiff();
+        let components = loss
+            .components
+            .into_iter()
+            .map(Tensor::without_autodiff)
+            .collect();
+        (total, components)
+    }
+
+    /// Runs `iterations` steps, logging to `out/metrics.csv`, and writes `out/report.json`
+    /// and `out/params.json`.
+    pub fn run(
+        mut self,
+        iterations: usize,
+        out: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<Trained, TrainError> {
+        std::fs::create_dir_all(out).map_err(io_err(out))?;
+        let names = self.problem.component_names();
+        let unknowns = self.problem.unknowns().to_vec();
+        let n_net = self.problem.network_parameter_count();
+        let metrics_path = out.join("metrics.csv");
+        let mut metrics = std::io::BufWriter::new(
+            std::fs::File::create(&metrics_path).map_err(io_err(&metrics_path))?,
+        );
+        let mut header = vec!["iteration".to_string(), "loss".to_string()];
+        header.extend(names.iter().cloned());
+        header.extend(unknowns.iter().map(|u| u.name.clone()));
+        header.push("wall_s".into());
+        writeln!(metrics, "{}", header.join(",")).map_err(io_err(&metrics_path))?;
+        let log_every = self.problem.config().run.log_every;
+        let start = Instant::now();
+        let mut times = Vec::with_capacity(iterations);
+        let mut last_components: Vec<f64> = vec![f64::NAN; names.len()];
+        let mut last_total = f64::NAN;
+        for it in 1..=iterations {
+            let previous = self.params.clone();
+            let t0 = Instant::now();
+            let (total, components) = self.step();
+            let total = to_scalar(&total);
+            times.push(t0.elapsed().as_secs_f64());
+            let log_now = it.is_multiple_of(log_every) || it == iterations || it == 1;
+            if log_now || !total.is_finite() {
+                last_components = components.iter().map(to_scalar).collect();
+            }
+            if !total.is_finite() {
+                self.params = previous;
+                let (term, value) = names
+                    .iter()
+                    .zip(&last_components)
+                    .find(|(_, v)| !v.is_finite())
+                    .map(|(n, v)| (n.clone(), *v))
+                    .unwrap_or_else(|| ("total".into(), total));
+                write_row(
+                    &mut metrics,
+                    it,
+                    total,
+                    &last_components,
+                    &self.params[n_net..],
+                    &unknowns,
+                    start,
+                )
+                .map_err(io_err(&metrics_path))?;
+                metrics.flush().map_err(io_err(&metrics_path))?;
+                save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+                progress.finish();
+                return Err(TrainError::NonFinite {
+                    iteration: it,
+                    term,
+                    value,
+                    out: out.to_path_buf(),
+                });
+            }
+            last_total = total;
+            if log_now {
+                write_row(
+                    &mut metrics,
+                    it,
+                    total,
+                    &last_components,
+                    &self.params[n_net..],
+                    &unknowns,
+                    start,
+                )
+                .map_err(io_err(&metrics_path))?;
+                metrics.flush().map_err(io_err(&metrics_path))?;
+            }
+            progress.iteration(it, total);
+        }
+        progress.finish();
+        metrics.flush().map_err(io_err(&metrics_path))?;
+        let training_seconds = start.elapsed().as_secs_f64();
+        save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+        let evaluation = self.problem.evaluate(&self.params);
+        let cfg = self.problem.config();
+        let report = Report {
+            problem: cfg.name.clone(),
+            network: self.problem.network().describe(),
+            seed: cfg.seed,
+            device: format!("{:?}", cfg.run.device).to_lowercase(),
+            precision: format!("{:?}", cfg.run.precision).to_lowercase(),
+            iterations,
+            final_loss: last_total,
+            final_components: names.iter().cloned().zip(last_components).collect(),
+            evaluation,
+            median_ms_per_iteration: median(&mut times) * 1e3,
+            training_seconds,
+        };
+        let report_path = out.join("report.json");
+        std::fs::write(
+            &report_path,
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+        .map_err(io_err(&report_path))?;
+        Ok(Trained {
+            report,
+            params: self.params,
+        })
+    }
+}
+
+fn write_row(
+    w: &mut impl Write,
+    it: usize,
+    total: f64,
+    components: &[f64],
+    raw_unknowns: &[Tensor<2>],
+    unknowns: &[crate::problem::Unknown],
+    start: Instant,
+) -> std::io::Result<()> {
+    let mut row = vec![it.to_string(), format!("{total:e}")];
+    row.extend(components.iter().map(|c| format!("{c:e}")));
+    for (u, raw) in unknowns.iter().zip(raw_unknowns) {
+        let raw = to_vec(raw).first().copied().unwrap_or(f64::NAN);
+        row.push(format!("{:e}", u.physical(raw)));
+    }
+    row.push(format!("{:.3}", start.elapsed().as_secs_f64()));
+    writeln!(w, "{}", row.join(","))
+}
+
+/// Median of a sample (0 for an empty one).
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
+}

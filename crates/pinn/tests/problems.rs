@@ -1,0 +1,271 @@
+//! Problem assembly and training through the public API: a short analytic problem trained to
+//! a stated accuracy, the shipped problem files, and bad input.
+
+use std::path::{Path, PathBuf};
+
+use pinn::{LoadOptions, Problem, ProblemError, Silent, TrainError, Trainer};
+use pinn_core::data::{Array, write_npy};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pinn-test-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn options(datasets: &Path) -> LoadOptions {
+    LoadOptions {
+        datasets: datasets.to_path_buf(),
+        ..Default::default()
+    }
+}
+
+/// `u_xx = -pi^2 sin(pi x)` on [-1, 1] with u(±1) = 0, solution `sin(pi x)`, tabulated for
+/// evaluation into `dir`.
+fn poisson_problem(dir: &Path, residual: &str, lr: f64) -> String {
+    let x: Vec<f64> = (0..101).map(|i| -1.0 + 0.02 * i as f64).collect();
+    let u: Vec<f64> = x.iter().map(|x| (std::f64::consts::PI * x).sin()).collect();
+    write_npy(
+        &dir.join("x.npy"),
+        &Array {
+            shape: vec![101],
+            data: x,
+        },
+    )
+    .expect("write");
+    write_npy(
+        &dir.join("u.npy"),
+        &Array {
+            shape: vec![101],
+            data: u,
+        },
+    )
+    .expect("write");
+    format!(
+        r#"
+name = "poisson"
+[domain]
+inputs = ["x"]
+lower = [-1.0]
+upper = [1.0]
+[dataset]
+dir = "."
+axes = {{ x = "x" }}
+fields = {{ u = "u" }}
+[network]
+hidden = [16, 16]
+outputs = ["u"]
+[residuals]
+f = "{residual}"
+[points.ends]
+grid = [{{ x = 0 }}, {{ x = -1 }}]
+[points.inside]
+lhs = 64
+[[loss]]
+points = "ends"
+fit = ["u"]
+[[loss]]
+points = "inside"
+residuals = ["f"]
+[optimizer]
+iterations = 1500
+lr = {lr}
+[evaluate]
+fields = ["u"]
+[run]
+precision = "f64"
+log_every = 500
+"#
+    )
+}
+
+#[test]
+fn poisson_trains_to_one_percent() {
+    let dir = temp_dir("poisson");
+    let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2);
+    let path = dir.join("poisson.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    assert_eq!(problem.component_names(), ["ends:u", "inside:f"]);
+    let out = dir.join("run");
+    let trained = Trainer::new(&problem)
+        .run(1500, &out, &mut Silent)
+        .expect("training runs");
+    let err = trained.report.evaluation.relative_l2["u"];
+    eprintln!(
+        "poisson: relative L2 {err:e}, loss {:e}",
+        trained.report.final_loss
+    );
+    assert!(err < 1e-2, "relative L2 error {err}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics");
+    assert!(metrics.starts_with("iteration,loss,ends:u,inside:f,wall_s"));
+    assert_eq!(metrics.lines().count(), 1 + 4); // header, 1, 500, 1000, 1500
+    assert!(out.join("report.json").exists() && out.join("params.json").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn divergence_stops_with_iteration_and_term() {
+    let dir = temp_dir("nan");
+    // ln of a negative number: the residual is NaN from the first iteration.
+    let text = poisson_problem(&dir, "ln(u - 100)", 1e-2);
+    let path = dir.join("nan.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let out = dir.join("run");
+    let err = match Trainer::new(&problem).run(10, &out, &mut Silent) {
+        Err(e) => e,
+        Ok(_) => panic!("a NaN loss must stop training"),
+    };
+    assert!(
+        matches!(err, TrainError::NonFinite { iteration: 1, .. }),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("iteration 1") && msg.contains("inside:f"),
+        "{msg}"
+    );
+    assert!(out.join("metrics.csv").exists() && out.join("params.json").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_gets_named_errors() {
+    let dir = temp_dir("bad");
+    let good = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2);
+    let load = |text: &str| -> String {
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, text).expect("write");
+        match Problem::from_file(&path, &options(&dir)) {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let msg = load(&good.replace("u_xx + pi^2*sin(pi*x)", "u_xx + k*u"));
+    assert!(
+        msg.contains("bad.toml")
+            && msg.contains("residuals.f")
+            && msg.contains("unknown symbol `k`")
+            && msg.contains("fields: u"),
+        "{msg}"
+    );
+    let msg = load(&good.replace("u = \"u\"", "u = \"missing\""));
+    assert!(msg.contains("missing.npy"), "{msg}");
+    write_npy(
+        &dir.join("wide.npy"),
+        &Array {
+            shape: vec![101, 2],
+            data: vec![0.0; 202],
+        },
+    )
+    .expect("write");
+    let msg = load(&good.replace("u = \"u\"", "u = \"wide\""));
+    assert!(
+        msg.contains("wide.npy") && msg.contains("[101, 2]") && msg.contains("[101]"),
+        "{msg}"
+    );
+    let msg = load(&good.replace("points = \"inside\"", "points = \"inner\""));
+    assert!(
+        msg.contains("loss[1].points") && msg.contains("no point set `inner`"),
+        "{msg}"
+    );
+    let msg = load(&good.replace("fit = [\"u\"]", "fit = [\"u\"]\nresiduals = [\"g\"]"));
+    assert!(msg.contains("no residual `g`"), "{msg}");
+    let msg = load(&good.replace("[points.inside]", "[points.inside]\ngrid = []"));
+    assert!(
+        msg.contains("points.inside") && msg.contains("exactly one of"),
+        "{msg}"
+    );
+    let msg = load(&good.replace("hidden = [16, 16]", "hidden = [16, 16"));
+    assert!(msg.contains("bad.toml") && msg.contains("line"), "{msg}");
+    let msg = load(&good.replace("inputs = [\"x\"]", "inputs = [\"x\", \"t\"]"));
+    assert!(msg.contains("domain.lower"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+    let missing = Problem::from_file(Path::new("does/not/exist.toml"), &LoadOptions::default());
+    assert!(matches!(missing, Err(ProblemError::Config(_))));
+}
+
+#[test]
+fn shipped_problems_load_and_plan_their_derivatives() {
+    let data = temp_dir("shipped");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(workspace().join("problems")).expect("problems/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let problem = Problem::from_file(&path, &options(&data))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            names.push(problem.config().name.clone());
+        }
+    }
+    assert!(names.contains(&"burgers_cont_fwd".to_string()));
+    let problem = Problem::from_file(
+        &workspace().join("problems/burgers_cont_fwd.toml"),
+        &options(&data),
+    )
+    .expect("burgers");
+    assert_eq!(problem.term_sizes(), [100, 10_456]);
+    let inputs = &problem.config().domain.inputs;
+    let derivs: Vec<String> = problem.term_derivatives()[1]
+        .iter()
+        .map(|p| p.display_with(inputs).to_string())
+        .collect();
+    assert_eq!(derivs, ["x", "t", "xx"]);
+    assert!(problem.term_derivatives()[0].is_empty());
+    std::fs::remove_dir_all(&data).ok();
+}
+
+#[test]
+fn derived_outputs_and_unknowns_reach_the_residual() {
+    // psi(x, y) network, u = psi_y, residual u_x - lambda * psi_xy = 0 exactly for lambda = 1:
+    // the residual must vanish identically whatever the network when lambda = 1.
+    let dir = temp_dir("derived");
+    let text = r#"
+name = "derived"
+[domain]
+inputs = ["x", "y"]
+lower = [0.0, 0.0]
+upper = [1.0, 2.0]
+[network]
+hidden = [5]
+outputs = ["psi"]
+[derived]
+u = "psi_y"
+[unknowns]
+lambda = { init = 0.0, transform = "exp", truth = 1.0 }
+[residuals]
+f = "u_x - lambda*psi_xy"
+g = "u_xx - psi_xxy"
+[points.c]
+lhs = 20
+[[loss]]
+points = "c"
+residuals = ["f", "g"]
+reduction = "sum"
+[run]
+precision = "f64"
+"#;
+    let path = dir.join("derived.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid");
+    let inputs = &problem.config().domain.inputs;
+    let derivs: Vec<String> = problem.term_derivatives()[0]
+        .iter()
+        .map(|p| p.display_with(inputs).to_string())
+        .collect();
+    assert_eq!(derivs, ["x", "y", "xx", "xy", "xxy"]);
+    let params = problem.initial_parameters();
+    let loss = problem.loss(&params);
+    let comps: Vec<f64> = loss
+        .components
+        .iter()
+        .map(pinn_core::backend::to_scalar)
+        .collect();
+    assert!(comps[0] < 1e-24 && comps[1] < 1e-24, "{comps:?}");
+    let eval = problem.evaluate(&params);
+    assert_eq!(eval.unknowns["lambda"].value, 1.0);
+    std::fs::remove_dir_all(&dir).ok();
+}
