@@ -2,6 +2,7 @@
 //! stores them as `.npy` files with a checksummed manifest.
 
 pub mod burgers;
+pub mod spectral;
 mod store;
 
 pub use store::{DatasetStore, GENERATORS, StoreError};

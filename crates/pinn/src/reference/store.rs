@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::burgers::{BurgersSpec, solve};
+use super::spectral::{self, SpectralSolution, SpectralSpec};
 
 /// Names of the built-in generators.
-pub const GENERATORS: &[&str] = &["burgers"];
+pub const GENERATORS: &[&str] = &["burgers", "kdv", "allen_cahn", "schrodinger"];
 
 /// Errors of the dataset cache.
 #[derive(Debug, Error)]
@@ -154,6 +155,24 @@ impl DatasetStore {
                 ];
                 (arrays, settings)
             }
+            "kdv" => spectral_dataset(
+                &spectral::kdv_spec(),
+                |x| (std::f64::consts::PI * x).cos(),
+                "u_t + u u_x + 0.0025 u_xxx = 0, u(0,x) = cos(pi x), periodic",
+                false,
+            ),
+            "allen_cahn" => spectral_dataset(
+                &spectral::allen_cahn_spec(),
+                |x| x * x * (std::f64::consts::PI * x).cos(),
+                "u_t - 0.0001 u_xx + 5 u^3 - 5 u = 0, u(0,x) = x^2 cos(pi x), periodic",
+                false,
+            ),
+            "schrodinger" => spectral_dataset(
+                &spectral::schrodinger_spec(),
+                |x| 2.0 / x.cosh(),
+                "i h_t + 0.5 h_xx + |h|^2 h = 0, h(0,x) = 2 sech(x), periodic; h = uu_real + i uu_imag",
+                true,
+            ),
             other => return Err(StoreError::UnknownGenerator(other.to_string())),
         };
         let io = |path: &Path| {
@@ -198,6 +217,69 @@ impl DatasetStore {
         std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
         Ok(manifest)
     }
+}
+
+/// Runs a spectral solver and lays its result out as the original files (`x`, `tt`, `uu` or
+/// `uu_real` and `uu_imag`).
+fn spectral_dataset(
+    spec: &SpectralSpec,
+    initial: impl Fn(f64) -> f64,
+    pde: &str,
+    complex: bool,
+) -> (Vec<(&'static str, Array)>, serde_json::Value) {
+    let SpectralSolution { x, t, re, im } = spectral::solve(spec, |x| {
+        rustfft::num_complex::Complex64::new(initial(x), 0.0)
+    });
+    let field_shape = vec![x.len(), t.len()];
+    let settings = serde_json::json!({
+        "pde": pde,
+        "x": format!("{} + {} k / {}, k = 0..{}", spec.x0, spec.length, spec.points, spec.points),
+        "t": format!("linspace(0, {}, {})", spec.t_end, spec.snapshots),
+        "method": "Fourier pseudo-spectral, ETDRK4 (contour-integral phi functions)",
+        "modes": spec.points * spec.refine,
+        "steps_per_snapshot": spec.substeps,
+    });
+    let mut arrays = vec![
+        (
+            "x",
+            Array {
+                shape: vec![x.len()],
+                data: x,
+            },
+        ),
+        (
+            "tt",
+            Array {
+                shape: vec![t.len()],
+                data: t,
+            },
+        ),
+    ];
+    if complex {
+        arrays.push((
+            "uu_real",
+            Array {
+                shape: field_shape.clone(),
+                data: re,
+            },
+        ));
+        arrays.push((
+            "uu_imag",
+            Array {
+                shape: field_shape,
+                data: im,
+            },
+        ));
+    } else {
+        arrays.push((
+            "uu",
+            Array {
+                shape: field_shape,
+                data: re,
+            },
+        ));
+    }
+    (arrays, settings)
 }
 
 #[cfg(test)]
