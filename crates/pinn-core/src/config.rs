@@ -63,6 +63,9 @@ pub struct ProblemConfig {
     /// Named constants usable in expressions.
     #[serde(default)]
     pub constants: BTreeMap<String, f64>,
+    /// Discrete-time model (absent: continuous time).
+    #[serde(default)]
+    pub time: Option<TimeConfig>,
     /// Unknown scalar parameters learned with the network (inverse problems).
     #[serde(default)]
     pub unknowns: BTreeMap<String, UnknownConfig>,
@@ -116,10 +119,25 @@ pub struct DatasetConfig {
     /// A folder holding the `.npy` files (relative to the problem file); overrides `generator`.
     #[serde(default)]
     pub dir: Option<PathBuf>,
-    /// `.npy` file stem of each grid axis, in input order (`x = "x"`).
-    pub axes: BTreeMap<String, String>,
+    /// `.npy` file stem of each grid axis, in the order of the field arrays' dimensions
+    /// (`{ x = "x", t = "tt" }`). Every input needs an axis; extra axes (the time axis of a
+    /// discrete-time problem) may be sliced but are not network inputs.
+    pub axes: toml::Table,
     /// `.npy` file stem of each field (`u = "usol"`).
     pub fields: BTreeMap<String, String>,
+}
+
+impl DatasetConfig {
+    /// The axes in file order as `(name, file stem)`.
+    pub fn axis_list(&self) -> Result<Vec<(String, String)>, String> {
+        self.axes
+            .iter()
+            .map(|(k, v)| match v.as_str() {
+                Some(stem) => Ok((k.clone(), stem.to_string())),
+                None => Err(format!("the file stem of axis `{k}` must be a string")),
+            })
+            .collect()
+    }
 }
 
 /// Activation function of the hidden layers.
@@ -218,12 +236,76 @@ pub struct LossConfig {
     /// Residuals driven to zero at the points.
     #[serde(default)]
     pub residuals: Vec<String>,
+    /// Expressions whose values must agree at the lower and upper bound of an axis.
+    #[serde(default)]
+    pub periodic: Option<PeriodicConfig>,
+    /// Discrete-time term: map the fitted field's stages back to snapshot `t0` or forward to
+    /// `t1` with the Runge-Kutta scheme of `[time]`, using residual `rhs` as `u_t = F(u)`.
+    #[serde(default)]
+    pub irk: Option<Snapshot>,
+    /// The residual giving the time derivative in an `irk` term.
+    #[serde(default)]
+    pub rhs: Option<String>,
     /// Mean or sum of squares.
     #[serde(default)]
     pub reduction: Reduction,
     /// Weight of the term.
     #[serde(default = "one")]
     pub weight: f64,
+}
+
+/// Periodicity constraints of a loss term.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodicConfig {
+    /// The periodic input (its domain bounds are the two ends).
+    pub axis: String,
+    /// Expressions matched at both ends, e.g. `["u", "u_x"]`.
+    pub fields: Vec<String>,
+}
+
+/// A snapshot of a discrete-time problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Snapshot {
+    /// The first snapshot.
+    T0,
+    /// The second snapshot.
+    T1,
+}
+
+/// Discrete-time (implicit Runge-Kutta) problems: which stages the network outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IrkMode {
+    /// Outputs the q stages and the solution at `t1`, constrained by data at `t0`.
+    Forward,
+    /// Outputs the q stages, constrained by data at `t0` and `t1`.
+    Inverse,
+}
+
+/// `[time]`: a discrete-time model between two snapshots of the dataset.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeConfig {
+    /// Only `"irk"` (Gauss-Legendre implicit Runge-Kutta).
+    pub scheme: String,
+    /// Dataset axis holding time.
+    #[serde(default = "default_time_axis")]
+    pub axis: String,
+    /// Index of the first snapshot on the time axis.
+    pub t0: i64,
+    /// Index of the second snapshot.
+    pub t1: i64,
+    /// Number of stages; by default the smallest with `dt^(2q)` below machine precision.
+    #[serde(default)]
+    pub stages: Option<usize>,
+    /// Forward or inverse model.
+    pub mode: IrkMode,
+}
+
+fn default_time_axis() -> String {
+    "t".into()
 }
 
 fn one() -> f64 {
@@ -460,11 +542,26 @@ impl ProblemConfig {
             ));
         }
         for (i, l) in self.loss.iter().enumerate() {
-            if l.fit.is_empty() && l.residuals.is_empty() {
+            if l.fit.is_empty() && l.residuals.is_empty() && l.periodic.is_none() {
                 return Err(invalid(
                     &format!("loss[{i}]"),
-                    "a term needs `fit` or `residuals`".into(),
+                    "a term needs `fit`, `residuals` or `periodic`".into(),
                 ));
+            }
+            if l.irk.is_some() {
+                if self.time.is_none() {
+                    return Err(invalid(
+                        &format!("loss[{i}].irk"),
+                        "needs a [time] section".into(),
+                    ));
+                }
+                if l.rhs.is_none() || l.fit.len() != 1 || !l.residuals.is_empty() {
+                    return Err(invalid(
+                        &format!("loss[{i}].irk"),
+                        "an irk term needs `rhs` and exactly one `fit` field, and no `residuals`"
+                            .into(),
+                    ));
+                }
             }
             if !l.weight.is_finite() || l.weight < 0.0 {
                 return Err(invalid(
@@ -483,6 +580,23 @@ impl ProblemConfig {
                 "optimizer",
                 "lr must be > 0 and betas in [0, 1)".into(),
             ));
+        }
+        if let Some(t) = &self.time {
+            if t.scheme != "irk" {
+                return Err(invalid(
+                    "time.scheme",
+                    format!("unknown scheme `{}` (only `irk`)", t.scheme),
+                ));
+            }
+            if self.network.outputs.len() != 1 {
+                return Err(invalid(
+                    "network.outputs",
+                    "a discrete-time network has one output (its columns are the stages)".into(),
+                ));
+            }
+            if t.stages == Some(0) {
+                return Err(invalid("time.stages", "must be at least 1".into()));
+            }
         }
         if self.run.log_every == 0 {
             return Err(invalid("run.log_every", "must be at least 1".into()));

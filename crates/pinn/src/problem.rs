@@ -7,12 +7,15 @@ use std::sync::Arc;
 
 use burn::tensor::Tensor;
 use pinn_core::backend::{DeviceError, to_vec};
-use pinn_core::config::{ConfigError, LossConfig, ProblemConfig, Reduction, Transform};
+use pinn_core::config::{
+    ConfigError, IrkMode, LossConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform,
+};
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
 use pinn_core::sampling::{SeededRng, choose, latin_hypercube, rng_from_seed, standard_normal};
 use pinn_core::{DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext};
 use pinn_nn::{Mlp, MlpSpec};
+use pinn_rk::{ButcherTable, stages_for_step};
 use thiserror::Error;
 
 use crate::reference::{DatasetStore, StoreError};
@@ -96,6 +99,96 @@ struct Plan {
     derived: Vec<Option<Arc<DerivativeSet>>>,
 }
 
+/// A discrete-time model: Gauss-Legendre IRK between two snapshots of the dataset.
+#[derive(Clone, Debug)]
+struct Discrete {
+    stages: usize,
+    mode: IrkMode,
+    dt: f64,
+    axis: usize,
+    t1: usize,
+    /// Maps stage right-hand sides back to `t0`: `Wᵀ` with `W = [A; bᵀ]` (forward) or `Aᵀ`.
+    to_t0: Tensor<2>,
+    /// Maps them forward to `t1` (inverse): `(𝟙bᵀ − A)ᵀ`.
+    to_t1: Tensor<2>,
+}
+
+impl Discrete {
+    fn columns(&self) -> usize {
+        match self.mode {
+            IrkMode::Forward => self.stages + 1,
+            IrkMode::Inverse => self.stages,
+        }
+    }
+
+    fn new(
+        t: &TimeConfig,
+        data: Option<&GridData>,
+        ctx: &TensorContext,
+    ) -> Result<Self, (String, String)> {
+        let data = data.ok_or((
+            "time".to_string(),
+            "needs a [dataset] with a time axis".to_string(),
+        ))?;
+        let axis = data.axis_names.iter().position(|a| *a == t.axis).ok_or((
+            "time.axis".to_string(),
+            format!("`{}` is not a dataset axis", t.axis),
+        ))?;
+        let times = &data.axes[axis];
+        let index = |i: i64, field: &str| -> Result<usize, (String, String)> {
+            let n = times.len() as i64;
+            let j = if i < 0 { n + i } else { i };
+            if (0..n).contains(&j) {
+                Ok(j as usize)
+            } else {
+                Err((
+                    format!("time.{field}"),
+                    format!("index {i} is outside the {n} snapshots"),
+                ))
+            }
+        };
+        let (t0, t1) = (index(t.t0, "t0")?, index(t.t1, "t1")?);
+        let dt = times[t1] - times[t0];
+        if dt <= 0.0 {
+            return Err(("time.t1".into(), "must come after t0".into()));
+        }
+        let q = t.stages.unwrap_or_else(|| stages_for_step(dt));
+        let table = ButcherTable::gauss_legendre(q);
+        let (to_t0, to_t1) = match t.mode {
+            IrkMode::Forward => {
+                let mut w = vec![0.0; q * (q + 1)];
+                for j in 0..q {
+                    for i in 0..q {
+                        w[j * (q + 1) + i] = table.a(i, j);
+                    }
+                    w[j * (q + 1) + q] = table.b[j];
+                }
+                (ctx.matrix(&w, q, q + 1), ctx.scalar(0.0))
+            }
+            IrkMode::Inverse => {
+                let mut a_t = vec![0.0; q * q];
+                let mut m_t = vec![0.0; q * q];
+                for j in 0..q {
+                    for i in 0..q {
+                        a_t[j * q + i] = table.a(i, j);
+                        m_t[j * q + i] = table.b[j] - table.a(i, j);
+                    }
+                }
+                (ctx.matrix(&a_t, q, q), ctx.matrix(&m_t, q, q))
+            }
+        };
+        Ok(Self {
+            stages: q,
+            mode: t.mode,
+            dt,
+            axis,
+            t1,
+            to_t0,
+            to_t1,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Target {
     Data(Box<Tensor<2>>),
@@ -104,8 +197,21 @@ enum Target {
 
 #[derive(Clone, Debug)]
 enum Component {
-    Fit { field: FieldId, target: Target },
+    Fit {
+        field: FieldId,
+        target: Target,
+    },
     Residual(usize),
+    /// Top half of the rows minus bottom half (the two ends of a periodic axis).
+    Periodic(Box<Expression>),
+    /// `U + sign · dt · F(U)[:, :q] · map` against the data.
+    Irk {
+        field: FieldId,
+        target: Target,
+        rhs: usize,
+        map: Box<Tensor<2>>,
+        sign: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +267,8 @@ pub struct Problem {
     dataset: Option<GridData>,
     evaluated: Vec<(String, FieldId)>,
     initial: Vec<Tensor<2>>,
+    input_axes: Vec<usize>,
+    discrete: Option<Discrete>,
 }
 
 impl std::fmt::Debug for Problem {
@@ -321,17 +429,15 @@ impl Problem {
                         return Err(invalid("dataset", "needs `generator` or `dir`".into()).into());
                     }
                 };
-                let mut axes = Vec::new();
+                let axes = ds.axis_list().map_err(|m| invalid("dataset.axes", m))?;
                 for input in &config.domain.inputs {
-                    let stem = ds.axes.get(input).ok_or_else(|| {
-                        invalid("dataset.axes", format!("no axis file for input `{input}`"))
-                    })?;
-                    axes.push((input.clone(), stem.clone()));
-                }
-                if let Some(extra) = ds.axes.keys().find(|k| !config.domain.inputs.contains(k)) {
-                    return Err(
-                        invalid("dataset.axes", format!("`{extra}` is not an input")).into(),
-                    );
+                    if !axes.iter().any(|(a, _)| a == input) {
+                        return Err(invalid(
+                            "dataset.axes",
+                            format!("no axis file for input `{input}`"),
+                        )
+                        .into());
+                    }
                 }
                 let fields: Vec<(String, String)> = ds
                     .fields
@@ -342,17 +448,33 @@ impl Problem {
             }
         };
 
+        let input_axes: Vec<usize> = match &dataset {
+            Some(d) => config
+                .domain
+                .inputs
+                .iter()
+                .filter_map(|i| d.axis_names.iter().position(|a| a == i))
+                .collect(),
+            None => (0..config.domain.inputs.len()).collect(),
+        };
+        let discrete = match &config.time {
+            None => None,
+            Some(t) => {
+                Some(Discrete::new(t, dataset.as_ref(), &ctx).map_err(|(f, m)| invalid(&f, m))?)
+            }
+        };
+        let columns = discrete.as_ref().map_or(1, Discrete::columns);
         let spec = MlpSpec {
             inputs: config.domain.inputs.len(),
             hidden: config.network.hidden.clone(),
-            outputs: config.network.outputs.len(),
+            outputs: config.network.outputs.len() * columns,
             activation: config.network.activation,
             init: config.network.init,
         };
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx);
 
         let mut rng = rng_from_seed(config.seed);
-        let sets = build_point_sets(&config, source, dataset.as_ref(), &mut rng)?;
+        let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
 
         let mut problem = Self {
             source: source.to_path_buf(),
@@ -367,6 +489,8 @@ impl Problem {
             dataset,
             evaluated: Vec::new(),
             initial: Vec::new(),
+            input_axes,
+            discrete,
             config,
         };
         let loss_configs = problem.config.loss.clone();
@@ -440,7 +564,8 @@ impl Problem {
             return Err(invalid("points", format!("point set `{}` is empty", l.points)).into());
         }
         let base = l.name.clone().unwrap_or_else(|| l.points.clone());
-        let count = l.fit.len() + l.residuals.len();
+        let count =
+            l.fit.len() + l.residuals.len() + l.periodic.as_ref().map_or(0, |p| p.fields.len());
         let label = |what: &str| {
             if count == 1 && l.name.is_some() {
                 base.clone()
@@ -499,9 +624,96 @@ impl Problem {
             needs.extend(reqs);
             components.push((label(name), Component::Residual(r)));
         }
+        let mut coords = set.coords.clone();
+        let mut rows = set.rows;
+        if let Some(periodic) = &l.periodic {
+            let axis = self
+                .config
+                .domain
+                .inputs
+                .iter()
+                .position(|i| *i == periodic.axis)
+                .ok_or_else(|| {
+                    invalid(
+                        "periodic.axis",
+                        format!("`{}` is not an input", periodic.axis),
+                    )
+                })?;
+            let mut upper = coords.clone();
+            for row in coords.chunks_mut(dims) {
+                row[axis] = self.config.domain.lower[axis];
+            }
+            for row in upper.chunks_mut(dims) {
+                row[axis] = self.config.domain.upper[axis];
+            }
+            coords.extend(upper);
+            rows *= 2;
+            for text in &periodic.fields {
+                let e = Expression::compile(text, &self.symbols)
+                    .map_err(|e| invalid("periodic.fields", e.to_string()))?;
+                needs.extend(
+                    e.requirements(&DerivativeSet::values_only())
+                        .map_err(|e| invalid("periodic.fields", e.to_string()))?,
+                );
+                components.push((label(text), Component::Periodic(Box::new(e))));
+            }
+        }
+        if let Some(snapshot) = l.irk {
+            let discrete = self
+                .discrete
+                .as_ref()
+                .ok_or_else(|| invalid("irk", "needs a [time] section".into()))?;
+            let rhs_name = l.rhs.clone().unwrap_or_default();
+            let rhs = residual_names
+                .iter()
+                .position(|n| *n == rhs_name)
+                .ok_or_else(|| {
+                    invalid(
+                        "rhs",
+                        format!(
+                            "no residual `{rhs_name}`; defined: {}",
+                            residual_names.join(", ")
+                        ),
+                    )
+                })?;
+            needs.extend(
+                self.residuals[rhs]
+                    .requirements(&DerivativeSet::values_only())
+                    .map_err(|e| invalid("rhs", e.to_string()))?,
+            );
+            let (map, sign) = match (snapshot, discrete.mode) {
+                (Snapshot::T0, _) => (discrete.to_t0.clone(), -1.0),
+                (Snapshot::T1, IrkMode::Inverse) => (discrete.to_t1.clone(), 1.0),
+                (Snapshot::T1, IrkMode::Forward) => {
+                    return Err(invalid(
+                        "irk",
+                        "a forward model is mapped to t0 only (its last column is t1)".into(),
+                    )
+                    .into());
+                }
+            };
+            // The fit component built above becomes the Runge-Kutta map of that field.
+            let (name, fit) = components.remove(0);
+            let Component::Fit { field, target } = fit else {
+                unreachable!("validated: an irk term has exactly one fit field")
+            };
+            components.insert(
+                0,
+                (
+                    name,
+                    Component::Irk {
+                        field,
+                        target,
+                        rhs,
+                        map: Box::new(map),
+                        sign,
+                    },
+                ),
+            );
+        }
         let plan = self.plan(needs).map_err(|m| invalid("residuals", m))?;
         Ok(LossTerm {
-            inputs: self.ctx.matrix(&set.coords, set.rows, dims),
+            inputs: self.ctx.matrix(&coords, rows, dims),
             components,
             plan,
             reduction: l.reduction,
@@ -539,6 +751,11 @@ impl Problem {
     /// The parsed configuration (after overrides).
     pub fn config(&self) -> &ProblemConfig {
         &self.config
+    }
+
+    /// Stage count and step of a discrete-time model.
+    pub fn irk_stages(&self) -> Option<(usize, f64)> {
+        self.discrete.as_ref().map(|d| (d.stages, d.dt))
     }
 
     /// The tensor context (device and precision).
@@ -605,9 +822,13 @@ impl Problem {
     ) -> Env<'a> {
         let n = self.network_parameter_count();
         let jet = self.network.forward(&params[..n], inputs, &plan.network);
-        let outputs = (0..self.symbols.outputs.len())
-            .map(|i| jet.columns(i, i + 1))
-            .collect();
+        let outputs = if self.discrete.is_some() {
+            vec![jet]
+        } else {
+            (0..self.symbols.outputs.len())
+                .map(|i| jet.columns(i, i + 1))
+                .collect()
+        };
         let mut env = Env {
             outputs,
             derived: vec![None; self.derived.len()],
@@ -652,7 +873,39 @@ impl Problem {
                         let v = self.residuals[*r].eval(&env, &values);
                         jet_value(v, env.outputs[0].value())
                     }
+                    Component::Periodic(e) => {
+                        let v = jet_value(e.eval(&env, &values), env.outputs[0].value());
+                        let [rows, cols] = v.dims();
+                        let half = rows / 2;
+                        v.clone()
+                            .slice([0..half, 0..cols])
+                            .sub(v.slice([half..rows, 0..cols]))
+                    }
+                    Component::Irk {
+                        field,
+                        target,
+                        rhs,
+                        map,
+                        sign,
+                    } => {
+                        let dt = self.discrete.as_ref().map_or(0.0, |d| d.dt);
+                        let u = env.field(*field, Partial::VALUE, &values).into_value();
+                        let f = jet_value(self.residuals[*rhs].eval(&env, &values), &u);
+                        let [rows, cols] = f.dims();
+                        let q = map.dims()[0];
+                        let f = if cols > q {
+                            f.slice([0..rows, 0..q])
+                        } else {
+                            f
+                        };
+                        let mapped = u.add(f.matmul((**map).clone()).mul_scalar(sign * dt));
+                        match target {
+                            Target::Data(t) => mapped.sub((**t).clone()),
+                            Target::Constant(v) => mapped.add_scalar(-v),
+                        }
+                    }
                 };
+
                 let sq = diff.clone().mul(diff);
                 let reduced = match term.reduction {
                     Reduction::Mean => sq.mean(),
@@ -676,7 +929,8 @@ impl Problem {
         }
     }
 
-    /// Values of the named fields at the given points (`rows × inputs`, row-major).
+    /// Values of the named fields at the given points (`rows × inputs`, row-major); for a
+    /// discrete-time model, the last output column (the solution at `t1` of a forward model).
     pub fn predict(&self, params: &[Tensor<2>], points: &[f64], fields: &[&str]) -> Vec<Vec<f64>> {
         let dims = self.config.domain.inputs.len();
         let rows = points.len() / dims;
@@ -695,7 +949,14 @@ impl Problem {
                 .matrix(&points[start * dims..end * dims], end - start, dims);
             let env = self.environment(params, &inputs, &unknowns, &plan);
             for (k, f) in ids.iter().enumerate() {
-                out[k].extend(to_vec(&env.field(*f, Partial::VALUE, &values).into_value()));
+                let v = env.field(*f, Partial::VALUE, &values).into_value();
+                let [n, cols] = v.dims();
+                let last = if cols > 1 {
+                    v.slice([0..n, cols - 1..cols])
+                } else {
+                    v
+                };
+                out[k].extend(to_vec(&last));
             }
         }
         out
@@ -707,13 +968,20 @@ impl Problem {
         if let Some(data) = &self.dataset
             && !self.evaluated.is_empty()
         {
-            let points: Vec<f64> = (0..data.len()).flat_map(|f| data.point(f)).collect();
+            let flat: Vec<usize> = match &self.discrete {
+                Some(d) => data.slice(d.axis, d.t1),
+                None => (0..data.len()).collect(),
+            };
+            let points: Vec<f64> = flat
+                .iter()
+                .flat_map(|&f| project(data, &self.input_axes, f))
+                .collect();
             let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
             let preds = self.predict(params, &points, &names);
             for ((name, _), pred) in self.evaluated.iter().zip(preds) {
-                let exact = &data.fields[name];
+                let exact: Vec<f64> = flat.iter().map(|&f| data.fields[name][f]).collect();
                 eval.relative_l2
-                    .insert(name.clone(), relative_l2(&pred, exact));
+                    .insert(name.clone(), relative_l2(&pred, &exact));
             }
         }
         let n = self.network_parameter_count();
@@ -730,6 +998,12 @@ impl Problem {
         }
         eval
     }
+}
+
+/// The network-input coordinates of grid point `flat`.
+fn project(data: &GridData, input_axes: &[usize], flat: usize) -> Vec<f64> {
+    let idx = data.unflatten(flat);
+    input_axes.iter().map(|&a| data.axes[a][idx[a]]).collect()
 }
 
 /// `‖pred − exact‖₂ / ‖exact‖₂`.
@@ -773,6 +1047,7 @@ fn build_point_sets(
     config: &ProblemConfig,
     source: &Path,
     dataset: Option<&GridData>,
+    input_axes: &[usize],
     rng: &mut SeededRng,
 ) -> Result<BTreeMap<String, PointSet>, ProblemError> {
     let dims = config.domain.inputs.len();
@@ -831,7 +1106,10 @@ fn build_point_sets(
                 }
                 flat.extend(cur.unwrap_or_default());
             }
-            let coords: Vec<f64> = flat.iter().flat_map(|&f| data.point(f)).collect();
+            let coords: Vec<f64> = flat
+                .iter()
+                .flat_map(|&f| project(data, input_axes, f))
+                .collect();
             let values = data
                 .fields
                 .iter()
