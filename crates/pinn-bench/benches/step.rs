@@ -10,11 +10,19 @@ use pinn_bench::load_problem;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Problems timed, by file stem.
-const PROBLEMS: &[&str] = &["burgers_cont_fwd"];
+const PROBLEMS: &[&str] = &[
+    "burgers_cont_fwd",
+    "burgers_cont_inv",
+    "schrodinger_cont_fwd",
+    "ac_disc_fwd",
+    "kdv_disc_inv",
+    "burgers_disc_fwd",
+    "burgers_disc_inv",
+];
 
 fn training_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_step");
-    group.sample_size(30);
+    group.sample_size(20);
     for &name in PROBLEMS {
         let problem = match load_problem(name) {
             Ok(p) => p,

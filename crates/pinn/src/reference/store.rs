@@ -58,7 +58,7 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileEntry>,
 }
 
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// The `datasets/` folder: generated reference data, verified by manifest before use.
 #[derive(Clone, Debug)]
@@ -256,20 +256,16 @@ fn spectral_dataset(
         ),
     ];
     if complex {
-        arrays.push((
-            "uu_real",
-            Array {
-                shape: field_shape.clone(),
-                data: re,
-            },
-        ));
-        arrays.push((
-            "uu_imag",
-            Array {
-                shape: field_shape,
-                data: im,
-            },
-        ));
+        let modulus = re.iter().zip(&im).map(|(a, b)| a.hypot(*b)).collect();
+        for (stem, data) in [("uu_real", re), ("uu_imag", im), ("uu_abs", modulus)] {
+            arrays.push((
+                stem,
+                Array {
+                    shape: field_shape.clone(),
+                    data,
+                },
+            ));
+        }
     } else {
         arrays.push((
             "uu",
