@@ -316,7 +316,7 @@ fn one() -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerConfig {
-    /// Number of iterations.
+    /// Number of Adam iterations.
     #[serde(default = "default_iterations")]
     pub iterations: usize,
     /// Learning rate.
@@ -331,6 +331,9 @@ pub struct OptimizerConfig {
     /// Adam's epsilon.
     #[serde(default = "default_eps")]
     pub epsilon: f64,
+    /// L-BFGS run after the Adam iterations (as the original PINN code does).
+    #[serde(default)]
+    pub lbfgs: Option<LbfgsConfig>,
 }
 
 fn default_iterations() -> usize {
@@ -357,6 +360,53 @@ impl Default for OptimizerConfig {
             beta1: default_beta1(),
             beta2: default_beta2(),
             epsilon: default_eps(),
+            lbfgs: None,
+        }
+    }
+}
+
+/// L-BFGS settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LbfgsConfig {
+    /// Maximum number of iterations.
+    pub iterations: usize,
+    /// Number of correction pairs kept (`maxcor`).
+    #[serde(default = "default_history")]
+    pub history: usize,
+    /// Maximum function evaluations per line search (`maxls`).
+    #[serde(default = "default_line_search")]
+    pub max_line_search: usize,
+    /// Stop when `(f_k − f_{k+1}) / max(|f_k|, |f_{k+1}|, 1) ≤ ftol`.
+    #[serde(default = "default_ftol")]
+    pub ftol: f64,
+    /// Stop when the largest gradient component is at most `gtol`.
+    #[serde(default = "default_gtol")]
+    pub gtol: f64,
+}
+
+fn default_history() -> usize {
+    50
+}
+fn default_line_search() -> usize {
+    50
+}
+fn default_ftol() -> f64 {
+    f64::EPSILON
+}
+fn default_gtol() -> f64 {
+    1e-5
+}
+
+impl LbfgsConfig {
+    /// SciPy-like defaults with the given iteration limit.
+    pub fn with_iterations(iterations: usize) -> Self {
+        Self {
+            iterations,
+            history: default_history(),
+            max_line_search: default_line_search(),
+            ftol: default_ftol(),
+            gtol: default_gtol(),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod lbfgs;
 pub mod optim;
 pub mod problem;
 pub mod reference;

@@ -158,7 +158,8 @@ fn run(cli: Cli) -> Result<()> {
             let mut progress: Box<dyn Progress> = if quiet {
                 Box::new(Quiet)
             } else {
-                let bar = ProgressBar::new(iterations as u64);
+                let lbfgs = cfg.optimizer.lbfgs.as_ref().map_or(0, |l| l.iterations);
+                let bar = ProgressBar::new((iterations + lbfgs) as u64);
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{elapsed_precise} [{bar:30}] {pos}/{len} loss {msg} {per_sec} ETA {eta}",
@@ -186,6 +187,12 @@ fn run(cli: Cli) -> Result<()> {
                     ),
                     _ => println!("{name:<18} {:.6e}", u.value),
                 }
+            }
+            if let Some(l) = &r.lbfgs {
+                println!(
+                    "L-BFGS             {} iterations, {} evaluations, stopped on {:?}",
+                    l.iterations, l.evaluations, l.stop_reason
+                );
             }
             println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
             println!("training time      {:.1} s", r.training_seconds);

@@ -81,6 +81,27 @@ pub struct Report {
     pub median_ms_per_iteration: f64,
     /// Total training wall time, in seconds.
     pub training_seconds: f64,
+    /// The L-BFGS phase, if configured.
+    pub lbfgs: Option<LbfgsSummary>,
+}
+
+/// What the L-BFGS phase did.
+#[derive(Clone, Debug, Serialize)]
+pub struct LbfgsSummary {
+    /// Iterations done.
+    pub iterations: usize,
+    /// Loss and gradient evaluations.
+    pub evaluations: usize,
+    /// Why it stopped.
+    pub stop_reason: crate::lbfgs::StopReason,
+    /// Loss at the end.
+    pub final_loss: f64,
+}
+
+fn raw_values(raw: &[Tensor<2>]) -> Vec<f64> {
+    raw.iter()
+        .map(|t| to_vec(t).first().copied().unwrap_or(f64::NAN))
+        .collect()
 }
 
 /// Trains a problem's parameters with Adam.
@@ -201,6 +222,11 @@ impl<'a> Trainer<'a> {
         let mut times = Vec::with_capacity(iterations);
         let mut last_components: Vec<f64> = vec![f64::NAN; names.len()];
         let mut last_total = f64::NAN;
+        let mut log_row = |it: usize, total: f64, components: &[f64], raw: &[f64]| {
+            write_row(&mut metrics, it, total, components, raw, &unknowns, start)
+                .and_then(|()| metrics.flush())
+                .map_err(io_err(&metrics_path))
+        };
         for it in 1..=iterations {
             let previous = self.params.clone();
             let t0 = Instant::now();
@@ -219,17 +245,12 @@ impl<'a> Trainer<'a> {
                     .find(|(_, v)| !v.is_finite())
                     .map(|(n, v)| (n.clone(), *v))
                     .unwrap_or_else(|| ("total".into(), total));
-                write_row(
-                    &mut metrics,
+                log_row(
                     it,
                     total,
                     &last_components,
-                    &self.params[n_net..],
-                    &unknowns,
-                    start,
-                )
-                .map_err(io_err(&metrics_path))?;
-                metrics.flush().map_err(io_err(&metrics_path))?;
+                    &raw_values(&self.params[n_net..]),
+                )?;
                 save_parameters(self.problem, &self.params, &out.join("params.json"))?;
                 progress.finish();
                 return Err(TrainError::NonFinite {
@@ -241,22 +262,89 @@ impl<'a> Trainer<'a> {
             }
             last_total = total;
             if log_now {
-                write_row(
-                    &mut metrics,
+                log_row(
                     it,
                     total,
                     &last_components,
-                    &self.params[n_net..],
-                    &unknowns,
-                    start,
-                )
-                .map_err(io_err(&metrics_path))?;
-                metrics.flush().map_err(io_err(&metrics_path))?;
+                    &raw_values(&self.params[n_net..]),
+                )?;
             }
             progress.iteration(it, total);
         }
+        let lbfgs = match self.problem.config().optimizer.lbfgs.clone() {
+            None => None,
+            Some(config) => {
+                let comps = std::cell::RefCell::new(last_components.clone());
+                let n_unknowns = unknowns.len();
+                let shapes: Vec<[usize; 2]> = self.params.iter().map(|p| p.dims()).collect();
+                let x0: Vec<f64> = self.params.iter().flat_map(to_vec).collect();
+                let problem = self.problem;
+                let unflatten = |x: &[f64]| -> Vec<Tensor<2>> {
+                    let mut offset = 0;
+                    shapes
+                        .iter()
+                        .map(|&[r, c]| {
+                            let t = problem.context().matrix(&x[offset..offset + r * c], r, c);
+                            offset += r * c;
+                            t
+                        })
+                        .collect()
+                };
+                let tail = std::cell::RefCell::new(raw_values(&self.params[n_net..]));
+                let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
+                    let tracked: Vec<Tensor<2>> = unflatten(x)
+                        .into_iter()
+                        .map(|p| p.autodiff().require_grad())
+                        .collect();
+                    let loss = problem.loss(&tracked);
+                    let grads = loss.total.backward();
+                    let g = tracked
+                        .iter()
+                        .flat_map(|t| match t.grad(&grads) {
+                            Some(g) => to_vec(&g),
+                            None => vec![0.0; t.dims()[0] * t.dims()[1]],
+                        })
+                        .collect();
+                    *comps.borrow_mut() = loss
+                        .components
+                        .into_iter()
+                        .map(|c| to_scalar(&c.without_autodiff()))
+                        .collect();
+                    *tail.borrow_mut() = x[x.len() - n_unknowns..].to_vec();
+                    (to_scalar(&loss.total.without_autodiff()), g)
+                };
+                let mut log_error = None;
+                let result = crate::lbfgs::minimize(&mut objective, x0, &config, &mut |k, loss| {
+                    let it = iterations + k;
+                    if (k.is_multiple_of(log_every) || k == 1)
+                        && let Err(e) = log_row(it, loss, &comps.borrow(), &tail.borrow())
+                    {
+                        log_error.get_or_insert(e);
+                    }
+                    progress.iteration(it, loss);
+                });
+                if let Some(e) = log_error {
+                    return Err(e);
+                }
+                self.params = unflatten(&result.x);
+                last_total = result.loss;
+                last_components = comps.borrow().clone();
+                let final_tail = result.x[result.x.len() - n_unknowns..].to_vec();
+                log_row(
+                    iterations + result.iterations,
+                    result.loss,
+                    &last_components,
+                    &final_tail,
+                )?;
+                Some(LbfgsSummary {
+                    iterations: result.iterations,
+                    evaluations: result.evaluations,
+                    stop_reason: result.reason,
+                    final_loss: result.loss,
+                })
+            }
+        };
         progress.finish();
-        metrics.flush().map_err(io_err(&metrics_path))?;
         let training_seconds = start.elapsed().as_secs_f64();
         save_parameters(self.problem, &self.params, &out.join("params.json"))?;
         let evaluation = self.problem.evaluate(&self.params);
@@ -273,6 +361,7 @@ impl<'a> Trainer<'a> {
             evaluation,
             median_ms_per_iteration: median(&mut times) * 1e3,
             training_seconds,
+            lbfgs,
         };
         let report_path = out.join("report.json");
         std::fs::write(
@@ -292,15 +381,14 @@ fn write_row(
     it: usize,
     total: f64,
     components: &[f64],
-    raw_unknowns: &[Tensor<2>],
+    raw_unknowns: &[f64],
     unknowns: &[crate::problem::Unknown],
     start: Instant,
 ) -> std::io::Result<()> {
     let mut row = vec![it.to_string(), format!("{total:e}")];
     row.extend(components.iter().map(|c| format!("{c:e}")));
     for (u, raw) in unknowns.iter().zip(raw_unknowns) {
-        let raw = to_vec(raw).first().copied().unwrap_or(f64::NAN);
-        row.push(format!("{:e}", u.physical(raw)));
+        row.push(format!("{:e}", u.physical(*raw)));
     }
     row.push(format!("{:.3}", start.elapsed().as_secs_f64()));
     writeln!(w, "{}", row.join(","))

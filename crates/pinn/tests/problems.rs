@@ -269,3 +269,76 @@ precision = "f64"
     assert_eq!(eval.unknowns["lambda"].value, 1.0);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn periodic_terms_vanish_for_periodic_fields_only() {
+    // p = sin(pi x) cos(t) is 2-periodic in x on [-1, 1]; q = x^2 + t is not.
+    let dir = temp_dir("periodic");
+    let text = r#"
+name = "periodic"
+[domain]
+inputs = ["x", "t"]
+lower = [-1.0, 0.0]
+upper = [1.0, 1.0]
+[network]
+hidden = [4]
+outputs = ["u"]
+[derived]
+p = "sin(pi*x)*cos(t) + 0*u"
+q = "x^2*x + t + 0*u"
+[points.ends]
+lhs = 16
+[[loss]]
+points = "ends"
+periodic = { axis = "x", fields = ["p", "p_x", "p_xx", "q"] }
+reduction = "sum"
+[run]
+precision = "f64"
+"#;
+    let path = dir.join("periodic.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid");
+    let loss = problem.loss(&problem.initial_parameters());
+    let parts: Vec<f64> = loss
+        .components
+        .iter()
+        .map(pinn_core::backend::to_scalar)
+        .collect();
+    assert!(parts[..3].iter().all(|v| *v < 1e-28), "{parts:?}");
+    // q(1, t) - q(-1, t) = 2 at each of the 16 points.
+    assert!((parts[3] - 16.0 * 4.0).abs() < 1e-9, "{parts:?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lbfgs_after_adam_improves_poisson() {
+    let dir = temp_dir("lbfgs");
+    let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2).replace(
+        "iterations = 1500",
+        "iterations = 200\nlbfgs = { iterations = 300 }",
+    );
+    let path = dir.join("lbfgs.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let trained = Trainer::new(&problem)
+        .run(200, &dir.join("run"), &mut Silent)
+        .expect("training runs");
+    let err = trained.report.evaluation.relative_l2["u"];
+    let lbfgs = trained.report.lbfgs.clone().expect("an L-BFGS phase");
+    eprintln!("poisson + L-BFGS: relative L2 {err:e}, {lbfgs:?}");
+    assert!(err < 1e-3, "relative L2 error {err}");
+    // Adam alone needs 1,500 iterations to reach a loss of 2.3e-4 here.
+    assert!(
+        lbfgs.iterations > 10 && lbfgs.final_loss < 5e-5,
+        "{lbfgs:?}"
+    );
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.csv")).expect("metrics");
+    let last: usize = metrics
+        .lines()
+        .last()
+        .and_then(|l| l.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .expect("an iteration number");
+    assert_eq!(last, 200 + lbfgs.iterations);
+    std::fs::remove_dir_all(&dir).ok();
+}

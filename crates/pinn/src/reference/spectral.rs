@@ -223,32 +223,28 @@ pub fn solve(spec: &SpectralSpec, initial: impl Fn(f64) -> C) -> SpectralSolutio
     }
 }
 
-/// The benchmark's KdV run: `u0 = cos(πx)`, δ = 0.0025, 512 points on `[-1, 1)`, t ∈ [0, 1].
-pub fn kdv_spec() -> SpectralSpec {
+/// 512 points on `[-1, 1)`, 201 snapshots on `[0, 1]`: the KdV and Allen-Cahn grid.
+fn unit_interval_spec(pde: PeriodicPde, substeps: usize) -> SpectralSpec {
     SpectralSpec {
-        pde: PeriodicPde::Kdv { dispersion: 0.0025 },
+        pde,
         x0: -1.0,
         length: 2.0,
         points: 512,
         refine: 1,
         t_end: 1.0,
         snapshots: 201,
-        substeps: 50,
+        substeps,
     }
+}
+
+/// The benchmark's KdV run: `u0 = cos(πx)`, δ = 0.0025, 512 points on `[-1, 1)`, t ∈ [0, 1].
+pub fn kdv_spec() -> SpectralSpec {
+    unit_interval_spec(PeriodicPde::Kdv { dispersion: 0.0025 }, 50)
 }
 
 /// The benchmark's Allen-Cahn run: `u0 = x² cos(πx)`, ε = 0.0001, 512 points, t ∈ [0, 1].
 pub fn allen_cahn_spec() -> SpectralSpec {
-    SpectralSpec {
-        pde: PeriodicPde::AllenCahn { diffusion: 1e-4 },
-        x0: -1.0,
-        length: 2.0,
-        points: 512,
-        refine: 1,
-        t_end: 1.0,
-        snapshots: 201,
-        substeps: 20,
-    }
+    unit_interval_spec(PeriodicPde::AllenCahn { diffusion: 1e-4 }, 20)
 }
 
 /// The benchmark's Schrödinger run: `h0 = 2 sech x`, 256 points on `[-5, 5)`, t ∈ [0, π/2].
