@@ -433,6 +433,14 @@ pub struct RunConfig {
     /// Iterations between log lines in `metrics.csv`.
     #[serde(default = "default_log_every")]
     pub log_every: usize,
+    /// Adam iterations between checkpoints (`checkpoint.json`, for `pinn run --resume`);
+    /// 0 disables them.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+}
+
+fn default_checkpoint_every() -> usize {
+    1000
 }
 
 fn default_log_every() -> usize {
@@ -445,6 +453,7 @@ impl Default for RunConfig {
             device: DeviceKind::default(),
             precision: Precision::default(),
             log_every: default_log_every(),
+            checkpoint_every: default_checkpoint_every(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `pinn` command: train a problem, check a problem file, generate reference data.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +52,9 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Continue from the checkpoint in the output folder (same problem file and options).
+        #[arg(long)]
+        resume: bool,
     },
     /// Validate a problem file (parse, resolve symbols, load data, build points) without training.
     Check {
@@ -76,9 +80,16 @@ enum PrecisionArg {
     F64,
 }
 
+/// Set by the Ctrl-C handler; training stops after writing a checkpoint.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 struct Bar(ProgressBar);
 
 impl Progress for Bar {
+    fn should_stop(&self) -> bool {
+        INTERRUPTED.load(Ordering::Relaxed)
+    }
+
     fn iteration(&mut self, iteration: usize, loss: f64) {
         if iteration.is_multiple_of(25) || iteration == 1 {
             self.0.set_position(iteration as u64);
@@ -93,6 +104,9 @@ impl Progress for Bar {
 struct Quiet;
 impl Progress for Quiet {
     fn iteration(&mut self, _: usize, _: f64) {}
+    fn should_stop(&self) -> bool {
+        INTERRUPTED.load(Ordering::Relaxed)
+    }
 }
 
 fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
@@ -130,6 +144,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             precision,
             quiet,
+            resume,
         } => {
             let options = LoadOptions {
                 datasets: cli.data_dir,
@@ -144,6 +159,12 @@ fn run(cli: Cli) -> Result<()> {
                 }),
             };
             let problem = load(&file, &options)?;
+            // A second Ctrl-C (or a failure to install the handler) falls back to the default.
+            let _ = ctrlc::set_handler(|| {
+                if INTERRUPTED.swap(true, Ordering::Relaxed) {
+                    std::process::exit(130);
+                }
+            });
             let cfg = problem.config();
             let iterations = iters.unwrap_or(cfg.optimizer.iterations);
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
@@ -169,7 +190,14 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 Box::new(Bar(bar))
             };
-            let trained = Trainer::new(&problem)
+            let trainer = if resume {
+                let t = Trainer::resume(&problem, &out).context("cannot resume")?;
+                eprintln!("resuming after iteration {}", t.start_iteration());
+                t
+            } else {
+                Trainer::new(&problem)
+            };
+            let trained = trainer
                 .run(iterations, &out, progress.as_mut())
                 .context("training failed")?;
             let r = &trained.report;

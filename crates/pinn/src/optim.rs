@@ -30,6 +30,18 @@ impl Adam {
         }
     }
 
+    /// The step counter and both moments, for checkpoints.
+    pub fn state(&self) -> (u64, &[Tensor<2>], &[Tensor<2>]) {
+        (self.step, &self.first, &self.second)
+    }
+
+    /// Restores a state saved with [`Adam::state`].
+    pub fn restore(&mut self, step: u64, first: Vec<Tensor<2>>, second: Vec<Tensor<2>>) {
+        self.step = step;
+        self.first = first;
+        self.second = second;
+    }
+
     /// Number of updates applied so far.
     pub fn steps(&self) -> u64 {
         self.step

@@ -30,6 +30,24 @@ pub enum TrainError {
         /// Output folder.
         out: PathBuf,
     },
+    /// Training was stopped on request; the checkpoint allows `--resume`.
+    #[error(
+        "interrupted after iteration {iteration}; continue with --resume (checkpoint in `{out}`)"
+    )]
+    Interrupted {
+        /// Last completed iteration.
+        iteration: usize,
+        /// Output folder with the checkpoint.
+        out: PathBuf,
+    },
+    /// A checkpoint could not be used.
+    #[error("cannot resume from `{path}`: {message}")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Writing outputs failed.
     #[error("cannot write `{path}`: {source}")]
     Io {
@@ -46,6 +64,10 @@ pub trait Progress {
     fn iteration(&mut self, iteration: usize, loss: f64);
     /// Called once at the end.
     fn finish(&mut self) {}
+    /// Polled every iteration: `true` stops training after a checkpoint (e.g. on Ctrl-C).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// No progress output.
@@ -109,6 +131,49 @@ pub struct Trainer<'a> {
     problem: &'a Problem,
     params: Vec<Tensor<2>>,
     adam: Adam,
+    /// Adam iterations already done (non-zero when resumed).
+    start: usize,
+}
+
+/// Name of the checkpoint file in a run folder.
+pub const CHECKPOINT: &str = "checkpoint.json";
+
+fn tensors_to_json(tensors: &[Tensor<2>]) -> serde_json::Value {
+    tensors
+        .iter()
+        .map(|t| serde_json::json!({ "shape": t.dims(), "values": to_vec(t) }))
+        .collect()
+}
+
+fn tensors_from_json(
+    value: &serde_json::Value,
+    like: &[Tensor<2>],
+    problem: &Problem,
+) -> Result<Vec<Tensor<2>>, String> {
+    let list = value.as_array().ok_or("expected a list of tensors")?;
+    if list.len() != like.len() {
+        return Err(format!(
+            "{} tensors, the problem has {}",
+            list.len(),
+            like.len()
+        ));
+    }
+    list.iter()
+        .zip(like)
+        .map(|(v, t)| {
+            let [rows, cols] = t.dims();
+            let values: Vec<f64> = serde_json::from_value(v["values"].clone())
+                .map_err(|e| format!("bad tensor values: {e}"))?;
+            if values.len() != rows * cols {
+                return Err(format!(
+                    "a tensor has {} values, expected {}",
+                    values.len(),
+                    rows * cols
+                ));
+            }
+            Ok(problem.context().matrix(&values, rows, cols))
+        })
+        .collect()
 }
 
 /// Outcome of a run: the report and the trained parameters.
@@ -164,7 +229,53 @@ impl<'a> Trainer<'a> {
             problem,
             params,
             adam,
+            start: 0,
         }
+    }
+
+    /// Continues from the checkpoint in a run folder written by an earlier [`Trainer::run`].
+    pub fn resume(problem: &'a Problem, run_dir: &Path) -> Result<Self, TrainError> {
+        let path = run_dir.join(CHECKPOINT);
+        let bad = |message: String| TrainError::Checkpoint {
+            path: path.clone(),
+            message,
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let mut trainer = Self::new(problem);
+        let like = trainer.params.clone();
+        trainer.params = tensors_from_json(&doc["params"], &like, problem).map_err(bad)?;
+        let first = tensors_from_json(&doc["adam_first"], &like, problem).map_err(bad)?;
+        let second = tensors_from_json(&doc["adam_second"], &like, problem).map_err(bad)?;
+        let step = doc["adam_step"]
+            .as_u64()
+            .ok_or_else(|| bad("no adam_step".into()))?;
+        trainer.adam.restore(step, first, second);
+        trainer.start = doc["iteration"]
+            .as_u64()
+            .ok_or_else(|| bad("no iteration".into()))? as usize;
+        Ok(trainer)
+    }
+
+    /// Writes `checkpoint.json` (parameters, Adam state, iteration) atomically.
+    fn save_checkpoint(&self, out: &Path, iteration: usize) -> Result<(), TrainError> {
+        let (step, first, second) = self.adam.state();
+        let doc = serde_json::json!({
+            "iteration": iteration,
+            "params": tensors_to_json(&self.params),
+            "adam_step": step,
+            "adam_first": tensors_to_json(first),
+            "adam_second": tensors_to_json(second),
+        });
+        let path = out.join(CHECKPOINT);
+        let tmp = out.join(format!("{CHECKPOINT}.tmp"));
+        std::fs::write(&tmp, doc.to_string()).map_err(io_err(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    }
+
+    /// Adam iterations already done (non-zero after [`Trainer::resume`]).
+    pub fn start_iteration(&self) -> usize {
+        self.start
     }
 
     /// Current parameters.
@@ -209,14 +320,31 @@ impl<'a> Trainer<'a> {
         let unknowns = self.problem.unknowns().to_vec();
         let n_net = self.problem.network_parameter_count();
         let metrics_path = out.join("metrics.csv");
-        let mut metrics = std::io::BufWriter::new(
-            std::fs::File::create(&metrics_path).map_err(io_err(&metrics_path))?,
-        );
         let mut header = vec!["iteration".to_string(), "loss".to_string()];
         header.extend(names.iter().cloned());
         header.extend(unknowns.iter().map(|u| u.name.clone()));
         header.push("wall_s".into());
-        writeln!(metrics, "{}", header.join(",")).map_err(io_err(&metrics_path))?;
+        // A resumed run keeps the rows up to its checkpoint and continues after them.
+        let mut kept = header.join(",") + "\n";
+        if self.start > 0
+            && let Ok(old) = std::fs::read_to_string(&metrics_path)
+        {
+            for line in old.lines().skip(1) {
+                let it: Option<usize> = line.split(',').next().and_then(|v| v.parse().ok());
+                if it.is_some_and(|it| it <= self.start) {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        std::fs::write(&metrics_path, kept).map_err(io_err(&metrics_path))?;
+        let mut metrics = std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&metrics_path)
+                .map_err(io_err(&metrics_path))?,
+        );
+        let checkpoint_every = self.problem.config().run.checkpoint_every;
         let log_every = self.problem.config().run.log_every;
         let start = Instant::now();
         let mut times = Vec::with_capacity(iterations);
@@ -227,7 +355,7 @@ impl<'a> Trainer<'a> {
                 .and_then(|()| metrics.flush())
                 .map_err(io_err(&metrics_path))
         };
-        for it in 1..=iterations {
+        for it in (self.start + 1)..=iterations {
             let previous = self.params.clone();
             let t0 = Instant::now();
             let (total, components) = self.step();
@@ -268,6 +396,24 @@ impl<'a> Trainer<'a> {
                     &last_components,
                     &raw_values(&self.params[n_net..]),
                 )?;
+            }
+            if checkpoint_every > 0 && (it.is_multiple_of(checkpoint_every) || it == iterations) {
+                self.save_checkpoint(out, it)?;
+            }
+            if progress.should_stop() {
+                log_row(
+                    it,
+                    total,
+                    &last_components,
+                    &raw_values(&self.params[n_net..]),
+                )?;
+                self.save_checkpoint(out, it)?;
+                save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+                progress.finish();
+                return Err(TrainError::Interrupted {
+                    iteration: it,
+                    out: out.to_path_buf(),
+                });
             }
             progress.iteration(it, total);
         }

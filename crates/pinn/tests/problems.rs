@@ -342,3 +342,53 @@ fn lbfgs_after_adam_improves_poisson() {
     assert_eq!(last, 200 + lbfgs.iterations);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn interrupted_and_resumed_equals_straight_through() {
+    let dir = temp_dir("resume");
+    let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
+        .replace("log_every = 500", "log_every = 5\ncheckpoint_every = 10");
+    let path = dir.join("resume.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let straight = Trainer::new(&problem)
+        .run(30, &dir.join("straight"), &mut Silent)
+        .expect("straight run");
+    // "Interrupted" after 20 iterations (its last checkpoint), then resumed to 30.
+    Trainer::new(&problem)
+        .run(20, &dir.join("split"), &mut Silent)
+        .expect("first half");
+    let resumed = Trainer::resume(&problem, &dir.join("split")).expect("checkpoint");
+    assert_eq!(resumed.start_iteration(), 20);
+    let finished = resumed
+        .run(30, &dir.join("split"), &mut Silent)
+        .expect("second half");
+    let a: Vec<f64> = straight
+        .params
+        .iter()
+        .flat_map(pinn_core::backend::to_vec)
+        .collect();
+    let b: Vec<f64> = finished
+        .params
+        .iter()
+        .flat_map(pinn_core::backend::to_vec)
+        .collect();
+    assert_eq!(a, b, "resumed parameters differ");
+    let read = |d: &str| std::fs::read_to_string(dir.join(d).join("params.json")).expect("params");
+    assert_eq!(read("straight"), read("split"));
+    // The metrics keep one row per logged iteration, without duplicates.
+    let iterations: Vec<String> = std::fs::read_to_string(dir.join("split/metrics.csv"))
+        .expect("metrics")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_string())
+        .collect();
+    let expected: Vec<String> = std::iter::once(1)
+        .chain((5..=30).step_by(5))
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(iterations, expected);
+    let missing = Trainer::resume(&problem, &dir.join("nowhere"));
+    assert!(matches!(missing, Err(TrainError::Checkpoint { .. })));
+    std::fs::remove_dir_all(&dir).ok();
+}
