@@ -109,8 +109,8 @@ struct Discrete {
     t1: usize,
     /// Maps stage right-hand sides back to `t0`: `Wᵀ` with `W = [A; bᵀ]` (forward) or `Aᵀ`.
     to_t0: Tensor<2>,
-    /// Maps them forward to `t1` (inverse): `(𝟙bᵀ − A)ᵀ`.
-    to_t1: Tensor<2>,
+    /// Maps them forward to `t1`: `(𝟙bᵀ − A)ᵀ` (inverse models only).
+    to_t1: Option<Tensor<2>>,
 }
 
 impl Discrete {
@@ -163,7 +163,7 @@ impl Discrete {
                     }
                     w[j * (q + 1) + q] = table.b[j];
                 }
-                (ctx.matrix(&w, q, q + 1), ctx.scalar(0.0))
+                (ctx.matrix(&w, q, q + 1), None)
             }
             IrkMode::Inverse => {
                 let mut a_t = vec![0.0; q * q];
@@ -174,7 +174,7 @@ impl Discrete {
                         m_t[j * q + i] = table.b[j] - table.a(i, j);
                     }
                 }
-                (ctx.matrix(&a_t, q, q), ctx.matrix(&m_t, q, q))
+                (ctx.matrix(&a_t, q, q), Some(ctx.matrix(&m_t, q, q)))
             }
         };
         Ok(Self {
@@ -193,6 +193,16 @@ impl Discrete {
 enum Target {
     Data(Box<Tensor<2>>),
     Constant(f64),
+}
+
+impl Target {
+    /// `pred − target` (a `[n, 1]` target broadcasts over the columns of `pred`).
+    fn misfit(&self, pred: Tensor<2>) -> Tensor<2> {
+        match self {
+            Target::Data(t) => pred.sub((**t).clone()),
+            Target::Constant(v) => pred.add_scalar(-v),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -681,10 +691,10 @@ impl Problem {
                     .requirements(&DerivativeSet::values_only())
                     .map_err(|e| invalid("rhs", e.to_string()))?,
             );
-            let (map, sign) = match (snapshot, discrete.mode) {
+            let (map, sign) = match (snapshot, &discrete.to_t1) {
                 (Snapshot::T0, _) => (discrete.to_t0.clone(), -1.0),
-                (Snapshot::T1, IrkMode::Inverse) => (discrete.to_t1.clone(), 1.0),
-                (Snapshot::T1, IrkMode::Forward) => {
+                (Snapshot::T1, Some(to_t1)) => (to_t1.clone(), 1.0),
+                (Snapshot::T1, None) => {
                     return Err(invalid(
                         "irk",
                         "a forward model is mapped to t0 only (its last column is t1)".into(),
@@ -863,11 +873,7 @@ impl Problem {
             for (_, c) in &term.components {
                 let diff = match c {
                     Component::Fit { field, target } => {
-                        let pred = env.field(*field, Partial::VALUE, &values).into_value();
-                        match target {
-                            Target::Data(t) => pred.sub((**t).clone()),
-                            Target::Constant(v) => pred.add_scalar(-v),
-                        }
+                        target.misfit(env.field(*field, Partial::VALUE, &values).into_value())
                     }
                     Component::Residual(r) => {
                         let v = self.residuals[*r].eval(&env, &values);
@@ -898,11 +904,7 @@ impl Problem {
                         } else {
                             f
                         };
-                        let mapped = u.add(f.matmul((**map).clone()).mul_scalar(sign * dt));
-                        match target {
-                            Target::Data(t) => mapped.sub((**t).clone()),
-                            Target::Constant(v) => mapped.add_scalar(-v),
-                        }
+                        target.misfit(u.add(f.matmul((**map).clone()).mul_scalar(sign * dt)))
                     }
                 };
 
