@@ -14,6 +14,7 @@ const PROBLEMS: &[&str] = &[
     "burgers_cont_fwd",
     "burgers_cont_inv",
     "schrodinger_cont_fwd",
+    "ns_cont_inv",
     "ac_disc_fwd",
     "kdv_disc_inv",
     "burgers_disc_fwd",
@@ -24,17 +25,19 @@ fn training_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
     for &name in PROBLEMS {
-        let problem = match load_problem(name) {
-            Ok(p) => p,
-            Err(e) => panic!("cannot load {name}: {e}"),
-        };
-        let mut trainer = Trainer::new(&problem);
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                let (loss, _) = trainer.step();
-                std::hint::black_box(loss.into_scalar::<f32>())
-            })
-        });
+        for (path, fused) in [("fused", true), ("op_by_op", false)] {
+            let problem = match load_problem(name, fused) {
+                Ok(p) => p,
+                Err(e) => panic!("cannot load {name}: {e}"),
+            };
+            let mut trainer = Trainer::new(&problem);
+            group.bench_function(format!("{name}/{path}"), |b| {
+                b.iter(|| {
+                    let (loss, _) = trainer.step();
+                    std::hint::black_box(loss.into_scalar::<f32>())
+                })
+            });
+        }
     }
     group.finish();
 }

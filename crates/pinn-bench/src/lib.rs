@@ -9,13 +9,15 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Loads `problems/<name>.toml` with the workspace's dataset cache.
-pub fn load_problem(name: &str) -> Result<Problem, ProblemError> {
+/// Loads `problems/<name>.toml` with the workspace's dataset cache, with layers fused or op by
+/// op.
+pub fn load_problem(name: &str, fuse_layers: bool) -> Result<Problem, ProblemError> {
     let root = workspace_root();
     Problem::from_file(
         &root.join("problems").join(format!("{name}.toml")),
         &LoadOptions {
             datasets: root.join("datasets"),
+            fuse_layers: Some(fuse_layers),
             ..Default::default()
         },
     )

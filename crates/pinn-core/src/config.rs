@@ -415,9 +415,13 @@ impl LbfgsConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateConfig {
-    /// Fields whose relative L2 error over the whole dataset grid is reported.
+    /// Fields whose relative L2 error over the dataset grid is reported.
     #[serde(default)]
     pub fields: Vec<String>,
+    /// Restricts the evaluation to one grid slice, e.g. `{ t = 100 }` (negative indices count
+    /// from the end); the whole grid when empty. Discrete-time problems evaluate at `time.t1`.
+    #[serde(default)]
+    pub at: BTreeMap<String, i64>,
 }
 
 /// Device, precision and logging.
@@ -437,6 +441,14 @@ pub struct RunConfig {
     /// 0 disables them.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
+    /// Run each hidden layer as one fused operation (value, derivative streams and backward)
+    /// where the device and activation allow; `false` selects the op-by-op reference path.
+    #[serde(default = "default_true")]
+    pub fuse_layers: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_checkpoint_every() -> usize {
@@ -454,6 +466,7 @@ impl Default for RunConfig {
             precision: Precision::default(),
             log_every: default_log_every(),
             checkpoint_every: default_checkpoint_every(),
+            fuse_layers: true,
         }
     }
 }

@@ -25,7 +25,7 @@ type Grouped = Vec<(usize, Vec<Partial>)>;
 
 /// Set partitions of the positions of `partial`, grouped by the (sorted) sub-partials of their
 /// blocks, with multiplicities: the terms of Faà di Bruno's formula.
-fn faa_di_bruno_terms(partial: &Partial) -> Grouped {
+pub(crate) fn faa_di_bruno_terms(partial: &Partial) -> Grouped {
     let n = partial.order();
     let mut groups: BTreeMap<Vec<Partial>, usize> = BTreeMap::new();
     // Enumerate set partitions by restricted growth strings.

@@ -3,6 +3,7 @@
 //! - [`jet`]: Taylor-mode derivative propagation on Burn tensors (the derivative engine);
 //! - [`partial`]: multi-indices of partial derivatives and closed derivative sets;
 //! - [`expr`]: residual expressions, parsed from strings and evaluated on jets;
+//! - [`fused`]: the fused jet activation (one operation per layer, hand-written backward);
 //! - [`network`]: the trait a network implements;
 //! - [`config`], [`data`], [`sampling`]: problem files, `.npy` data and random draws;
 //! - [`backend`]: device and precision selection (the only module naming a backend).
@@ -11,6 +12,7 @@ pub mod backend;
 pub mod config;
 pub mod data;
 pub mod expr;
+pub mod fused;
 pub mod jet;
 pub mod network;
 pub mod partial;

@@ -1,8 +1,10 @@
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use pinn_core::backend::jet_activation;
 use pinn_core::config::{Activation, Init};
+use pinn_core::fused::{FusedActivation, JetActivation};
 use pinn_core::sampling::{SeededRng, standard_normal};
 use pinn_core::{DerivativeSet, Jet, JetNetwork, Partial, TensorContext};
 use rand::Rng;
@@ -35,6 +37,10 @@ pub struct Mlp {
     scale: Vec<f64>,
     scale_t: Tensor<2>,
     shift_t: Tensor<2>,
+    /// The fused activation, when the device has one and it is enabled.
+    fused: Option<FusedActivation>,
+    /// Compiled fused rules, one per derivative set seen.
+    programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
 }
 
 impl Mlp {
@@ -66,7 +72,95 @@ impl Mlp {
             scale_t: ctx.matrix(&scale, 1, inputs),
             shift_t: ctx.matrix(&shift, 1, inputs),
             scale,
+            fused: FusedActivation::of(spec.activation).filter(|_| ctx.has_fused_jets()),
+            programs: Arc::default(),
         }
+    }
+
+    /// Turns the fused layer path off (the op-by-op reference) or back on where available.
+    pub fn with_fused_layers(mut self, on: bool, ctx: &TensorContext) -> Self {
+        self.fused = FusedActivation::of(self.activation).filter(|_| on && ctx.has_fused_jets());
+        self
+    }
+
+    /// Whether the forward pass uses the fused layer operation.
+    pub fn uses_fused_layers(&self) -> bool {
+        self.fused.is_some()
+    }
+
+    fn program(&self, activation: FusedActivation, set: &DerivativeSet) -> Arc<JetActivation> {
+        let mut programs = self
+            .programs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = programs
+            .iter()
+            .find(|p| p.activation() == activation && p.derivative_set() == set)
+        {
+            return p.clone();
+        }
+        let program = Arc::new(JetActivation::new(activation, set));
+        programs.push(program.clone());
+        program
+    }
+
+    /// Forward pass with all derivative streams stacked row-wise: per layer one matrix
+    /// product and one fused activation.
+    fn forward_fused(
+        &self,
+        params: &[Tensor<2>],
+        inputs: &Tensor<2>,
+        set: Arc<DerivativeSet>,
+        program: &Arc<JetActivation>,
+    ) -> Jet {
+        let [points, dim] = inputs.dims();
+        let partials: Vec<Partial> = set.iter().copied().collect();
+        let scaled = inputs
+            .clone()
+            .mul(self.scale_t.clone())
+            .add(self.shift_t.clone());
+        let w0 = &params[0];
+        let width = w0.dims()[1];
+        let mut z = scaled.matmul(w0.clone());
+        if !partials.is_empty() {
+            // d(scaled_j)/d(x_i) = scale_i δ_ij for first-order streams; higher orders vanish.
+            let mut seed = vec![0.0; partials.len() * dim];
+            for (s, p) in partials.iter().enumerate() {
+                if p.order() == 1 {
+                    let j = p.coords()[0] as usize;
+                    seed[s * dim + j] = self.scale[j];
+                }
+            }
+            let seed = Tensor::<2>::from_data(
+                TensorData::new(seed, [partials.len(), dim]),
+                (&inputs.device(), inputs.dtype()),
+            );
+            let rows = seed
+                .matmul(w0.clone())
+                .reshape([partials.len(), 1, width])
+                .expand([partials.len(), points, width])
+                .reshape([partials.len() * points, width]);
+            z = Tensor::cat(vec![z, rows], 0);
+        }
+        let layers = self.widths.len() - 1;
+        for l in 0..layers - 1 {
+            let h = jet_activation(z, params[2 * l + 1].clone(), program);
+            z = h.matmul(params[2 * l + 2].clone());
+        }
+        let outputs = self.output_dim();
+        let value = z
+            .clone()
+            .slice([0..points, 0..outputs])
+            .add(params[2 * layers - 1].clone());
+        let streams = partials
+            .iter()
+            .enumerate()
+            .map(|(s, p)| {
+                let rows = (s + 1) * points..(s + 2) * points;
+                (*p, z.clone().slice([rows, 0..outputs]))
+            })
+            .collect();
+        Jet::from_parts(value, streams, set)
     }
 
     /// Layer widths including input and output.
@@ -142,6 +236,10 @@ impl JetNetwork for Mlp {
         derivatives: &DerivativeSet,
     ) -> Jet {
         let set = Arc::new(derivatives.clone());
+        if let Some(activation) = self.fused {
+            let program = self.program(activation, derivatives);
+            return self.forward_fused(params, inputs, set, &program);
+        }
         let [points, _] = inputs.dims();
         let scaled = inputs
             .clone()

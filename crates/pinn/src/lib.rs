@@ -12,17 +12,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod builder;
 pub mod lbfgs;
 pub mod optim;
+pub mod plot;
 pub mod problem;
 pub mod reference;
 pub mod train;
 
+pub use builder::ProblemBuilder;
 pub use pinn_core as core;
 pub use pinn_core::{
     DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext,
 };
 pub use pinn_nn as nn;
 pub use pinn_rk as rk;
-pub use problem::{Evaluation, LoadOptions, LossValue, Problem, ProblemError, relative_l2};
+pub use problem::{
+    Evaluation, EvaluationGrid, Fields, InCode, LoadOptions, LossValue, Problem, ProblemError,
+    ResidualFn, relative_l2,
+};
 pub use train::{Progress, Report, Silent, TrainError, Trained, Trainer};

@@ -49,12 +49,20 @@ enum Command {
         /// Precision (overrides `run.precision`).
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
+        /// Run layers op by op instead of as fused operations (the reference path).
+        #[arg(long)]
+        no_fuse_layers: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
         /// Continue from the checkpoint in the output folder (same problem file and options).
         #[arg(long)]
         resume: bool,
+    },
+    /// Draw the plots of a run (loss curves, identified parameters, predicted vs reference field).
+    Plot {
+        /// The run's output folder (it records which problem it trained).
+        run_dir: PathBuf,
     },
     /// Validate a problem file (parse, resolve symbols, load data, build points) without training.
     Check {
@@ -109,8 +117,80 @@ impl Progress for Quiet {
     }
 }
 
+/// What a run folder records about how it was started, so that `pinn plot` can rebuild the
+/// problem (`run.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunRecord {
+    problem: PathBuf,
+    datasets: PathBuf,
+    seed: Option<u64>,
+    precision: Option<Precision>,
+}
+
+impl RunRecord {
+    const FILE: &'static str = "run.json";
+
+    fn new(problem: &Path, options: &LoadOptions) -> Result<Self> {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        Ok(Self {
+            problem: absolute(problem),
+            datasets: absolute(&options.datasets),
+            seed: options.seed,
+            precision: options.precision,
+        })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        let path = dir.join(Self::FILE);
+        let text = serde_json::to_string_pretty(self).context("cannot encode run.json")?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))
+    }
+
+    fn load(dir: &Path) -> Result<Self> {
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read `{}` (is this a run folder?)", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("malformed `{}`", path.display()))
+    }
+
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            datasets: self.datasets.clone(),
+            seed: self.seed,
+            precision: self.precision,
+            ..Default::default()
+        }
+    }
+}
+
 fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
-    Problem::from_file(file, options).with_context(|| format!("cannot set up `{}`", file.display()))
+    let context = || format!("cannot set up `{}`", file.display());
+    // Generate a missing dataset here, with a progress bar, before the problem is built.
+    let config = pinn::core::config::ProblemConfig::load(file).with_context(context)?;
+    if let Some(generator) = config.dataset.as_ref().and_then(|d| d.generator.as_deref()) {
+        let store = DatasetStore::new(&options.datasets);
+        if store.verified(generator).is_none() {
+            generate(&store, generator).with_context(context)?;
+        }
+    }
+    Problem::from_file(file, options).with_context(context)
+}
+
+/// Generates one dataset with a progress bar.
+fn generate(store: &DatasetStore, name: &str) -> Result<pinn::reference::Manifest> {
+    let bar = ProgressBar::new(1).with_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {percent:>3}% {elapsed}/{duration}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("generating dataset `{name}`"));
+    let manifest = store
+        .generate_with(name, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .with_context(|| format!("cannot generate dataset `{name}`"))?;
+    bar.finish_and_clear();
+    Ok(manifest)
 }
 
 fn main() -> std::process::ExitCode {
@@ -143,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             device,
             precision,
+            no_fuse_layers,
             quiet,
             resume,
         } => {
@@ -157,6 +238,7 @@ fn run(cli: Cli) -> Result<()> {
                     PrecisionArg::F32 => Precision::F32,
                     PrecisionArg::F64 => Precision::F64,
                 }),
+                fuse_layers: no_fuse_layers.then_some(false),
             };
             let problem = load(&file, &options)?;
             // A second Ctrl-C (or a failure to install the handler) falls back to the default.
@@ -190,6 +272,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 Box::new(Bar(bar))
             };
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create `{}`", out.display()))?;
+            RunRecord::new(&file, &options)?.save(&out)?;
             let trainer = if resume {
                 let t = Trainer::resume(&problem, &out).context("cannot resume")?;
                 eprintln!("resuming after iteration {}", t.start_iteration());
@@ -225,6 +310,23 @@ fn run(cli: Cli) -> Result<()> {
             println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
             println!("training time      {:.1} s", r.training_seconds);
             println!("report             {}", out.join("report.json").display());
+            match pinn::plot::plot_run(&out, &problem) {
+                Ok(files) => println!(
+                    "plots              {} files in {}",
+                    files.len(),
+                    out.display()
+                ),
+                Err(e) => eprintln!("warning: no plots: {e}"),
+            }
+        }
+        Command::Plot { run_dir } => {
+            let record = RunRecord::load(&run_dir)?;
+            let problem = load(&record.problem, &record.options())?;
+            let files = pinn::plot::plot_run(&run_dir, &problem)
+                .with_context(|| format!("cannot plot `{}`", run_dir.display()))?;
+            for f in files {
+                println!("{}", f.display());
+            }
         }
         Command::Check { file } => {
             let problem = load(
@@ -262,15 +364,27 @@ fn run(cli: Cli) -> Result<()> {
                 vec![name.as_str()]
             };
             for n in names {
-                let m = store
-                    .generate(n)
-                    .with_context(|| format!("cannot generate dataset `{n}`"))?;
+                let m = generate(&store, n)?;
                 println!(
                     "{n}: {} files in {} ({:.2} s)",
                     m.files.len(),
                     store.dir(n).display(),
                     m.seconds
                 );
+                if let Some(settings) = m.settings.as_object()
+                    && settings.contains_key("strouhal")
+                {
+                    for key in [
+                        "strouhal",
+                        "drag_coefficient",
+                        "lift_amplitude",
+                        "relative_divergence",
+                    ] {
+                        if let Some(v) = settings.get(key).and_then(|v| v.as_f64()) {
+                            println!("  {key:<20} {v:.4}");
+                        }
+                    }
+                }
             }
         }
     }

@@ -48,6 +48,8 @@ pub struct LoadOptions {
     pub device: Option<DeviceKind>,
     /// Overrides `run.precision`.
     pub precision: Option<Precision>,
+    /// Overrides `run.fuse_layers`.
+    pub fuse_layers: Option<bool>,
 }
 
 impl Default for LoadOptions {
@@ -57,6 +59,7 @@ impl Default for LoadOptions {
             seed: None,
             device: None,
             precision: None,
+            fuse_layers: None,
         }
     }
 }
@@ -271,11 +274,13 @@ pub struct Problem {
     network: Box<dyn JetNetwork>,
     derived: Vec<Expression>,
     derived_order: Vec<usize>,
-    residuals: Vec<Expression>,
+    residuals: Vec<Residual>,
     unknowns: Vec<Unknown>,
     terms: Vec<LossTerm>,
     dataset: Option<GridData>,
     evaluated: Vec<(String, FieldId)>,
+    /// Grid points of the evaluation (`evaluate.at`), all when `None`.
+    evaluation_points: Option<Vec<usize>>,
     initial: Vec<Tensor<2>>,
     input_axes: Vec<usize>,
     discrete: Option<Discrete>,
@@ -343,6 +348,127 @@ impl Environment for Env<'_> {
     }
 }
 
+/// A residual written as a Rust closure over named derivative tensors (the API counterpart of
+/// a `[residuals]` expression).
+#[derive(Clone)]
+pub struct ResidualFn {
+    reads: Vec<String>,
+    f: Arc<dyn Fn(&Fields) -> Tensor<2> + Send + Sync>,
+}
+
+impl ResidualFn {
+    /// A residual reading the symbols `reads` (spelled as in expressions: `u`, `u_xx`, `x`,
+    /// a constant or an unknown) and combining them with `f`; the tensors are `[points, 1]`
+    /// (unknowns and constants `[1, 1]`, broadcasting).
+    pub fn new(reads: &[&str], f: impl Fn(&Fields) -> Tensor<2> + Send + Sync + 'static) -> Self {
+        Self {
+            reads: reads.iter().map(|s| s.to_string()).collect(),
+            f: Arc::new(f),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResidualFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResidualFn")
+            .field("reads", &self.reads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tensors a [`ResidualFn`] declared, by symbol name.
+pub struct Fields {
+    values: BTreeMap<String, Tensor<2>>,
+}
+
+impl Fields {
+    /// The tensor of symbol `name`.
+    ///
+    /// # Panics
+    /// If the closure did not declare `name` in [`ResidualFn::new`]'s `reads` (a programming
+    /// error in the closure, found the first time it runs).
+    pub fn get(&self, name: &str) -> Tensor<2> {
+        match self.values.get(name) {
+            Some(t) => t.clone(),
+            None => panic!(
+                "residual closure read `{name}`, which it did not declare (declared: {})",
+                self.values.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+/// A compiled residual.
+enum Residual {
+    Expression(Expression),
+    Closure {
+        reads: Vec<(String, Expression)>,
+        f: Arc<dyn Fn(&Fields) -> Tensor<2> + Send + Sync>,
+    },
+}
+
+impl Residual {
+    fn requirements(
+        &self,
+        target: &DerivativeSet,
+    ) -> Result<Vec<(FieldId, Partial)>, pinn_core::expr::ExprError> {
+        match self {
+            Residual::Expression(e) => e.requirements(target),
+            Residual::Closure { reads, .. } => {
+                let mut all = Vec::new();
+                for (_, e) in reads {
+                    all.extend(e.requirements(target)?);
+                }
+                Ok(all)
+            }
+        }
+    }
+
+    fn depends_on_fields(&self) -> bool {
+        match self {
+            Residual::Expression(e) => !e.field_symbols().is_empty(),
+            Residual::Closure { reads, .. } => {
+                reads.iter().any(|(_, e)| !e.field_symbols().is_empty())
+            }
+        }
+    }
+
+    /// The residual's value on the environment's points.
+    fn value(&self, env: &Env<'_>, values: &Arc<DerivativeSet>, like: &Tensor<2>) -> Tensor<2> {
+        match self {
+            Residual::Expression(e) => jet_value(e.eval(env, values), like),
+            Residual::Closure { reads, f } => {
+                let fields = Fields {
+                    values: reads
+                        .iter()
+                        .map(|(name, e)| (name.clone(), jet_value(e.eval(env, values), like)))
+                        .collect(),
+                };
+                f(&fields)
+            }
+        }
+    }
+}
+
+/// Predictions and reference values on the evaluation grid ([`Problem::evaluation_grid`]).
+#[derive(Clone, Debug)]
+pub struct EvaluationGrid {
+    /// The axes that vary over the evaluation points: name and coordinates.
+    pub axes: Vec<(String, Vec<f64>)>,
+    /// Per evaluated field: name, prediction, reference (C order of the varying axes).
+    pub fields: Vec<(String, Vec<f64>, Vec<f64>)>,
+}
+
+/// Parts of a problem given in code rather than in the problem file.
+#[derive(Clone, Debug, Default)]
+pub struct InCode {
+    /// Residual closures by name (used like `[residuals]` entries).
+    pub residuals: Vec<(String, ResidualFn)>,
+    /// A reference solution in memory, used instead of `[dataset]`'s files; `[dataset]` still
+    /// names its axes and fields when present.
+    pub data: Option<GridData>,
+}
+
 fn jet_value(v: Value, rows_like: &Tensor<2>) -> Tensor<2> {
     match v {
         Value::Jet(j) => j.into_value(),
@@ -360,9 +486,19 @@ impl Problem {
     /// Builds a problem from a parsed configuration; `source` names it in messages and anchors
     /// relative dataset paths.
     pub fn from_config(
+        config: ProblemConfig,
+        source: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self, ProblemError> {
+        Self::from_parts(config, source, options, InCode::default())
+    }
+
+    /// [`Self::from_config`] with residual closures and in-memory data (the builder API).
+    pub fn from_parts(
         mut config: ProblemConfig,
         source: &Path,
         options: &LoadOptions,
+        code: InCode,
     ) -> Result<Self, ProblemError> {
         if let Some(seed) = options.seed {
             config.seed = seed;
@@ -372,6 +508,9 @@ impl Problem {
         }
         if let Some(p) = options.precision {
             config.run.precision = p;
+        }
+        if let Some(f) = options.fuse_layers {
+            config.run.fuse_layers = f;
         }
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: source.to_path_buf(),
@@ -395,14 +534,33 @@ impl Problem {
             .iter()
             .map(|(n, t)| compile("derived", n, t))
             .collect::<Result<_, _>>()?;
-        let residual_names: Vec<String> = config.residuals.keys().cloned().collect();
-        let residuals: Vec<Expression> = config
+        let mut residual_names: Vec<String> = config.residuals.keys().cloned().collect();
+        let mut residuals: Vec<Residual> = config
             .residuals
             .iter()
-            .map(|(n, t)| compile("residuals", n, t))
+            .map(|(n, t)| compile("residuals", n, t).map(Residual::Expression))
             .collect::<Result<_, _>>()?;
+        for (name, closure) in &code.residuals {
+            if residual_names.contains(name) {
+                return Err(invalid(
+                    &format!("residuals.{name}"),
+                    "defined both as an expression and as a closure".into(),
+                )
+                .into());
+            }
+            let reads = closure
+                .reads
+                .iter()
+                .map(|symbol| Ok((symbol.clone(), compile("residuals", name, symbol)?)))
+                .collect::<Result<_, ConfigError>>()?;
+            residual_names.push(name.clone());
+            residuals.push(Residual::Closure {
+                reads,
+                f: closure.f.clone(),
+            });
+        }
         for (name, r) in residual_names.iter().zip(&residuals) {
-            if r.field_symbols().is_empty() {
+            if !r.depends_on_fields() {
                 return Err(invalid(
                     &format!("residuals.{name}"),
                     "the residual does not depend on any output".into(),
@@ -427,9 +585,21 @@ impl Problem {
             })
             .collect();
 
-        let dataset = match &config.dataset {
-            None => None,
-            Some(ds) => {
+        let dataset = match (&config.dataset, code.data) {
+            (_, Some(data)) => {
+                for input in &config.domain.inputs {
+                    if !data.axis_names.contains(input) {
+                        return Err(invalid(
+                            "dataset",
+                            format!("the in-memory data has no axis for input `{input}`"),
+                        )
+                        .into());
+                    }
+                }
+                Some(data)
+            }
+            (None, None) => None,
+            (Some(ds), None) => {
                 let dir = match (&ds.dir, &ds.generator) {
                     (Some(dir), _) => source.parent().unwrap_or(Path::new(".")).join(dir),
                     (None, Some(generator)) => {
@@ -481,7 +651,8 @@ impl Problem {
             activation: config.network.activation,
             init: config.network.init,
         };
-        let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx);
+        let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
+            .with_fused_layers(config.run.fuse_layers, &ctx);
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
@@ -498,6 +669,7 @@ impl Problem {
             terms: Vec::new(),
             dataset,
             evaluated: Vec::new(),
+            evaluation_points: None,
             initial: Vec::new(),
             input_axes,
             discrete,
@@ -527,6 +699,43 @@ impl Problem {
                 .into());
             }
             problem.evaluated.push((name, field));
+        }
+        if !problem.config.evaluate.at.is_empty() {
+            let data = problem
+                .dataset
+                .as_ref()
+                .ok_or_else(|| invalid("evaluate.at", "needs a [dataset]".to_string()))?;
+            let mut flat: Option<Vec<usize>> = None;
+            for (axis_name, &index) in &problem.config.evaluate.at {
+                let axis = data
+                    .axis_names
+                    .iter()
+                    .position(|a| a == axis_name)
+                    .ok_or_else(|| {
+                        invalid(
+                            "evaluate.at",
+                            format!("`{axis_name}` is not a dataset axis"),
+                        )
+                    })?;
+                let len = data.axes[axis].len() as i64;
+                let i = if index < 0 { len + index } else { index };
+                if !(0..len).contains(&i) {
+                    return Err(invalid(
+                        "evaluate.at",
+                        format!("index {index} is outside axis `{axis_name}` of length {len}"),
+                    )
+                    .into());
+                }
+                let these = data.slice(axis, i as usize);
+                flat = Some(match flat {
+                    None => these,
+                    Some(f) => f
+                        .into_iter()
+                        .filter(|p| these.binary_search(p).is_ok())
+                        .collect(),
+                });
+            }
+            problem.evaluation_points = flat;
         }
         let mut initial = problem.network.init_parameters(&mut rng, &problem.ctx);
         for u in &problem.unknowns {
@@ -876,8 +1085,7 @@ impl Problem {
                         target.misfit(env.field(*field, Partial::VALUE, &values).into_value())
                     }
                     Component::Residual(r) => {
-                        let v = self.residuals[*r].eval(&env, &values);
-                        jet_value(v, env.outputs[0].value())
+                        self.residuals[*r].value(&env, &values, env.outputs[0].value())
                     }
                     Component::Periodic(e) => {
                         let v = jet_value(e.eval(&env, &values), env.outputs[0].value());
@@ -896,7 +1104,7 @@ impl Problem {
                     } => {
                         let dt = self.discrete.as_ref().map_or(0.0, |d| d.dt);
                         let u = env.field(*field, Partial::VALUE, &values).into_value();
-                        let f = jet_value(self.residuals[*rhs].eval(&env, &values), &u);
+                        let f = self.residuals[*rhs].value(&env, &values, &u);
                         let [rows, cols] = f.dims();
                         let q = map.dims()[0];
                         let f = if cols > q {
@@ -964,16 +1172,64 @@ impl Problem {
         out
     }
 
+    /// The evaluated fields on the evaluation grid (the reference grid, its `evaluate.at` slice
+    /// or a discrete model's `t1` snapshot): the axes that vary there with their coordinates,
+    /// and per field the prediction and the reference, in the grid's C order. `None` without
+    /// a dataset or evaluated fields.
+    pub fn evaluation_grid(&self, params: &[Tensor<2>]) -> Option<EvaluationGrid> {
+        let data = self.dataset.as_ref()?;
+        if self.evaluated.is_empty() {
+            return None;
+        }
+        let flat = self.evaluation_flat(data);
+        let points: Vec<f64> = flat
+            .iter()
+            .flat_map(|&f| project(data, &self.input_axes, f))
+            .collect();
+        let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
+        let preds = self.predict(params, &points, &names);
+        // Axes along which the evaluation points vary, in grid order.
+        let indices: Vec<Vec<usize>> = flat.iter().map(|&f| data.unflatten(f)).collect();
+        let axes = (0..data.axes.len())
+            .filter_map(|a| {
+                let mut seen: Vec<usize> = indices.iter().map(|i| i[a]).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                (seen.len() > 1).then(|| {
+                    (
+                        data.axis_names[a].clone(),
+                        seen.iter().map(|&i| data.axes[a][i]).collect(),
+                    )
+                })
+            })
+            .collect();
+        let fields = self
+            .evaluated
+            .iter()
+            .zip(preds)
+            .map(|((name, _), pred)| {
+                let exact = flat.iter().map(|&f| data.fields[name][f]).collect();
+                (name.clone(), pred, exact)
+            })
+            .collect();
+        Some(EvaluationGrid { axes, fields })
+    }
+
+    fn evaluation_flat(&self, data: &GridData) -> Vec<usize> {
+        match (&self.discrete, &self.evaluation_points) {
+            (Some(d), _) => data.slice(d.axis, d.t1),
+            (None, Some(points)) => points.clone(),
+            (None, None) => (0..data.len()).collect(),
+        }
+    }
+
     /// Relative L2 errors on the reference grid and identified parameters.
     pub fn evaluate(&self, params: &[Tensor<2>]) -> Evaluation {
         let mut eval = Evaluation::default();
         if let Some(data) = &self.dataset
             && !self.evaluated.is_empty()
         {
-            let flat: Vec<usize> = match &self.discrete {
-                Some(d) => data.slice(d.axis, d.t1),
-                None => (0..data.len()).collect(),
-            };
+            let flat = self.evaluation_flat(data);
             let points: Vec<f64> = flat
                 .iter()
                 .flat_map(|&f| project(data, &self.input_axes, f))

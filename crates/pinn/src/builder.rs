@@ -1,0 +1,296 @@
+//! Defining a problem in Rust code instead of a TOML file.
+//!
+//! [`ProblemBuilder`] fills in the same schema as a problem file (so defaults, validation and
+//! error messages are those of the file format, documented in `docs/toml.md`) and adds what
+//! only code can give: residuals as closures ([`ResidualFn`]) and reference data in memory.
+//!
+//! ```no_run
+//! use pinn::{ProblemBuilder, Trainer, Silent};
+//!
+//! let problem = ProblemBuilder::new("poisson")
+//!     .domain(&["x"], &[-1.0], &[1.0])
+//!     .network(&[20, 20], &["u"])
+//!     .residual("f", "u_xx + pi^2*sin(pi*x)")
+//!     .points_lhs("inside", 200)
+//!     .points_grid("ends", &[&[("x", 0)], &[("x", -1)]])
+//!     .fit_value("ends", "u", 0.0)
+//!     .residual_loss("inside", &["f"])
+//!     .adam(2000, 1e-2)
+//!     .build()
+//!     .expect("a valid problem");
+//! let trained = Trainer::new(&problem)
+//!     .run(2000, std::path::Path::new("runs/poisson"), &mut Silent)
+//!     .expect("training runs");
+//! ```
+
+use std::path::Path;
+
+use pinn_core::config::{ConfigError, ProblemConfig};
+use pinn_core::data::GridData;
+use toml::{Table, Value};
+
+use crate::problem::{InCode, LoadOptions, Problem, ProblemError, ResidualFn};
+
+/// Builds a [`Problem`] step by step; [`Self::build`] validates it like a problem file.
+#[derive(Clone, Debug)]
+pub struct ProblemBuilder {
+    table: Table,
+    losses: Vec<Value>,
+    code: InCode,
+    options: LoadOptions,
+}
+
+fn strings(items: &[&str]) -> Value {
+    Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
+}
+
+fn floats(items: &[f64]) -> Value {
+    Value::Array(items.iter().map(|&v| Value::Float(v)).collect())
+}
+
+impl ProblemBuilder {
+    /// A new problem called `name` (the default output folder is `runs/<name>`).
+    pub fn new(name: &str) -> Self {
+        let mut table = Table::new();
+        table.insert("name".into(), Value::String(name.into()));
+        Self {
+            table,
+            losses: Vec::new(),
+            code: InCode::default(),
+            options: LoadOptions::default(),
+        }
+    }
+
+    fn section(&mut self, name: &str) -> &mut Table {
+        let entry = self
+            .table
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Table(Table::new()));
+        if !entry.is_table() {
+            *entry = Value::Table(Table::new());
+        }
+        match entry {
+            Value::Table(t) => t,
+            _ => unreachable!("just made a table"),
+        }
+    }
+
+    fn set(mut self, section: &str, key: &str, value: Value) -> Self {
+        self.section(section).insert(key.into(), value);
+        self
+    }
+
+    /// Input coordinates and the box the network's inputs are scaled from.
+    pub fn domain(self, inputs: &[&str], lower: &[f64], upper: &[f64]) -> Self {
+        self.set("domain", "inputs", strings(inputs))
+            .set("domain", "lower", floats(lower))
+            .set("domain", "upper", floats(upper))
+    }
+
+    /// A tanh MLP with the given hidden widths and named outputs.
+    pub fn network(self, hidden: &[usize], outputs: &[&str]) -> Self {
+        let hidden = Value::Array(hidden.iter().map(|&h| Value::Integer(h as i64)).collect());
+        self.set("network", "hidden", hidden)
+            .set("network", "outputs", strings(outputs))
+    }
+
+    /// The hidden-layer activation: `tanh`, `sin`, `sigmoid` or `swish`.
+    pub fn activation(self, activation: &str) -> Self {
+        self.set("network", "activation", Value::String(activation.into()))
+    }
+
+    /// The random seed of initialisation and sampling.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.table
+            .insert("seed".into(), Value::Integer(seed as i64));
+        self
+    }
+
+    /// A named constant usable in expressions.
+    pub fn constant(self, name: &str, value: f64) -> Self {
+        self.set("constants", name, Value::Float(value))
+    }
+
+    /// An unknown scalar learned with the network (inverse problems), with its true value if
+    /// known (reported as a relative error).
+    pub fn unknown(self, name: &str, init: f64, truth: Option<f64>) -> Self {
+        let mut t = Table::new();
+        t.insert("init".into(), Value::Float(init));
+        if let Some(truth) = truth {
+            t.insert("truth".into(), Value::Float(truth));
+        }
+        self.set("unknowns", name, Value::Table(t))
+    }
+
+    /// A derived output defined by an expression (e.g. `u = "psi_y"`).
+    pub fn derived(self, name: &str, expression: &str) -> Self {
+        self.set("derived", name, Value::String(expression.into()))
+    }
+
+    /// A residual written as an expression (compiled once, like `[residuals]`).
+    pub fn residual(self, name: &str, expression: &str) -> Self {
+        self.set("residuals", name, Value::String(expression.into()))
+    }
+
+    /// A residual written as a Rust closure.
+    pub fn residual_fn(mut self, name: &str, residual: ResidualFn) -> Self {
+        self.code.residuals.push((name.to_string(), residual));
+        self
+    }
+
+    /// Reference data on a grid, in memory: its axes must include every input; its fields can
+    /// be fitted on grid point sets and are compared with the predictions at the end.
+    pub fn data(mut self, data: GridData) -> Self {
+        self.code.data = Some(data);
+        self
+    }
+
+    /// `count` Latin-hypercube points in the domain.
+    pub fn points_lhs(self, name: &str, count: usize) -> Self {
+        let mut t = Table::new();
+        t.insert("lhs".into(), Value::Integer(count as i64));
+        self.set("points", name, Value::Table(t))
+    }
+
+    /// Grid points of the data: the union of slices, each a list of `(axis, index)` pairs
+    /// (negative indices count from the end); an empty list is the whole grid.
+    pub fn points_grid(self, name: &str, slices: &[&[(&str, i64)]]) -> Self {
+        let slices = slices
+            .iter()
+            .map(|slice| {
+                Value::Table(
+                    slice
+                        .iter()
+                        .map(|(axis, i)| (axis.to_string(), Value::Integer(*i)))
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut t = Table::new();
+        t.insert("grid".into(), Value::Array(slices));
+        self.set("points", name, Value::Table(t))
+    }
+
+    /// Keeps a random subset of `count` points of a point set defined before.
+    pub fn sample(mut self, name: &str, count: usize) -> Self {
+        if let Some(Value::Table(t)) = self.section("points").get_mut(name) {
+            t.insert("sample".into(), Value::Integer(count as i64));
+        }
+        self
+    }
+
+    fn loss(mut self, entries: Vec<(&str, Value)>) -> Self {
+        self.losses.push(Value::Table(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        ));
+        self
+    }
+
+    /// A mean-squared misfit of `fields` against the data at the points.
+    pub fn fit(self, points: &str, fields: &[&str]) -> Self {
+        self.loss(vec![
+            ("points", Value::String(points.into())),
+            ("fit", strings(fields)),
+        ])
+    }
+
+    /// A mean-squared misfit of `field` against a constant (e.g. homogeneous boundary values).
+    pub fn fit_value(self, points: &str, field: &str, value: f64) -> Self {
+        self.loss(vec![
+            ("points", Value::String(points.into())),
+            ("fit", strings(&[field])),
+            ("fit_value", Value::Float(value)),
+        ])
+    }
+
+    /// The mean square of each residual at the points.
+    pub fn residual_loss(self, points: &str, residuals: &[&str]) -> Self {
+        self.loss(vec![
+            ("points", Value::String(points.into())),
+            ("residuals", strings(residuals)),
+        ])
+    }
+
+    /// Adam iterations and learning rate.
+    pub fn adam(self, iterations: usize, lr: f64) -> Self {
+        self.set("optimizer", "iterations", Value::Integer(iterations as i64))
+            .set("optimizer", "lr", Value::Float(lr))
+    }
+
+    /// L-BFGS iterations after Adam.
+    pub fn lbfgs(mut self, iterations: usize) -> Self {
+        let mut t = Table::new();
+        t.insert("iterations".into(), Value::Integer(iterations as i64));
+        self.section("optimizer")
+            .insert("lbfgs".into(), Value::Table(t));
+        self
+    }
+
+    /// Fields whose relative L2 error against the data is reported.
+    pub fn evaluate(self, fields: &[&str]) -> Self {
+        self.set("evaluate", "fields", strings(fields))
+    }
+
+    /// Computes in f64 instead of f32.
+    pub fn f64(self) -> Self {
+        self.set("run", "precision", Value::String("f64".into()))
+    }
+
+    /// Options as for a problem file (dataset cache, overrides).
+    pub fn options(mut self, options: LoadOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Validates and builds the problem; errors name the field as for a file, with the
+    /// problem's name in place of the path.
+    pub fn build(mut self) -> Result<Problem, ProblemError> {
+        let name = self
+            .table
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("problem")
+            .to_string();
+        let source = Path::new(&name).to_path_buf();
+        if !self.losses.is_empty() {
+            self.table.insert(
+                "loss".into(),
+                Value::Array(std::mem::take(&mut self.losses)),
+            );
+        }
+        if let Some(data) = &self.code.data {
+            // Name the in-memory data's axes and fields as a [dataset] section would.
+            let mut ds = Table::new();
+            ds.insert(
+                "axes".into(),
+                Value::Table(
+                    data.axis_names
+                        .iter()
+                        .map(|a| (a.clone(), Value::String(a.clone())))
+                        .collect(),
+                ),
+            );
+            ds.insert(
+                "fields".into(),
+                Value::Table(
+                    data.fields
+                        .keys()
+                        .map(|f| (f.clone(), Value::String(f.clone())))
+                        .collect(),
+                ),
+            );
+            self.table.insert("dataset".into(), Value::Table(ds));
+        }
+        let config: ProblemConfig =
+            Value::Table(self.table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Toml {
+                    path: source.clone(),
+                    message: e.message().to_string(),
+                })?;
+        Problem::from_parts(config, &source, &self.options, self.code)
+    }
+}

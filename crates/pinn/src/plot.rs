@@ -1,0 +1,344 @@
+//! Pictures of a run, like the paper's figures: the loss curves, the trajectories of identified
+//! parameters, and the predicted field against the reference with their difference.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use thiserror::Error;
+
+use crate::problem::{EvaluationGrid, Problem};
+use crate::train::{TrainError, load_parameters};
+
+/// Why plots could not be drawn.
+#[derive(Debug, Error)]
+pub enum PlotError {
+    /// No TrueType font to write labels with.
+    #[error(
+        "no font found for plot labels (looked for DejaVu Sans, Liberation Sans, Arial); set PINN_FONT to a .ttf file"
+    )]
+    NoFont,
+    /// A run file is missing or malformed.
+    #[error("cannot read `{path}`: {message}")]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The parameters could not be loaded.
+    #[error(transparent)]
+    Parameters(#[from] TrainError),
+    /// Drawing failed.
+    #[error("cannot draw `{path}`: {message}")]
+    Draw {
+        /// The image.
+        path: PathBuf,
+        /// The backend's message.
+        message: String,
+    },
+}
+
+const FONT_CANDIDATES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// Registers a system font once for plotters' `sans-serif` family.
+fn ensure_font() -> Result<(), PlotError> {
+    static FONT: OnceLock<bool> = OnceLock::new();
+    let ok = FONT.get_or_init(|| {
+        let env = std::env::var("PINN_FONT").ok();
+        let candidates = env
+            .iter()
+            .map(String::as_str)
+            .chain(FONT_CANDIDATES.iter().copied());
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(path) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    if *ok { Ok(()) } else { Err(PlotError::NoFont) }
+}
+
+fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {
+    move |message| PlotError::Draw {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// `metrics.csv` as columns.
+struct Metrics {
+    header: Vec<String>,
+    rows: Vec<Vec<f64>>,
+}
+
+fn read_metrics(path: &Path) -> Result<Metrics, PlotError> {
+    let bad = |message: String| PlotError::Input {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .ok_or_else(|| bad("empty file".into()))?
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .enumerate()
+        .map(|(i, line)| {
+            line.split(',')
+                .map(|v| v.parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("line {}: {e}", i + 2)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Metrics { header, rows })
+}
+
+fn column(m: &Metrics, name: &str) -> Option<Vec<(f64, f64)>> {
+    let c = m.header.iter().position(|h| h == name)?;
+    Some(
+        m.rows
+            .iter()
+            .filter(|r| r.len() > c && r[c].is_finite())
+            .map(|r| (r[0], r[c]))
+            .collect(),
+    )
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() || !hi.is_finite() {
+        (0.0, 1.0)
+    } else if hi - lo < 1e-12 * hi.abs().max(1.0) {
+        (lo - 0.5 * lo.abs().max(1e-3), hi + 0.5 * hi.abs().max(1e-3))
+    } else {
+        (lo, hi)
+    }
+}
+
+/// One line chart of several named series.
+fn line_chart(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    caption: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<(), String> {
+    let (x0, x1) = range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)));
+    let (y0, y1) = range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (k, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Colour of `v` in `[lo, hi]`: blue through green to red.
+fn colour(v: f64, lo: f64, hi: f64) -> HSLColor {
+    let s = if hi > lo {
+        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    HSLColor(0.66 * (1.0 - s), 0.85, 0.5)
+}
+
+/// A heat map of `values` (C order over `rows × cols`) with the row axis vertical.
+fn heat_map(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    caption: &str,
+    (row_name, rows): (&str, &[f64]),
+    (col_name, cols): (&str, &[f64]),
+    values: &[f64],
+) -> Result<(), String> {
+    let (lo, hi) = range(values.iter().copied());
+    let (c0, c1) = range(cols.iter().copied());
+    let (r0, r1) = range(rows.iter().copied());
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!("{caption}  [{lo:.3e}, {hi:.3e}]"),
+            ("sans-serif", 20),
+        )
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(50)
+        .build_cartesian_2d(c0..c1, r0..r1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(col_name)
+        .y_desc(row_name)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let half = |coords: &[f64], i: usize| -> (f64, f64) {
+        let left = if i > 0 {
+            0.5 * (coords[i - 1] + coords[i])
+        } else {
+            coords[i]
+        };
+        let right = if i + 1 < coords.len() {
+            0.5 * (coords[i] + coords[i + 1])
+        } else {
+            coords[i]
+        };
+        (left, right)
+    };
+    chart
+        .draw_series((0..rows.len()).flat_map(|i| {
+            (0..cols.len()).map(move |j| {
+                let (ra, rb) = half(rows, i);
+                let (ca, cb) = half(cols, j);
+                Rectangle::new(
+                    [(ca, ra), (cb, rb)],
+                    colour(values[i * cols.len() + j], lo, hi).filled(),
+                )
+            })
+        }))
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn field_plot(path: &Path, grid: &EvaluationGrid, field: usize) -> Result<(), String> {
+    let (name, pred, exact) = &grid.fields[field];
+    let error: Vec<f64> = pred.iter().zip(exact).map(|(p, e)| (p - e).abs()).collect();
+    match grid.axes.as_slice() {
+        [(row_name, rows), (col_name, cols)] => {
+            let root = BitMapBackend::new(path, (900, 1050)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let panels = root.split_evenly((3, 1));
+            for (panel, (title, values)) in panels.iter().zip([
+                (format!("{name}: prediction"), pred),
+                (format!("{name}: reference"), exact),
+                (format!("|error| of {name}"), &error),
+            ]) {
+                heat_map(panel, &title, (row_name, rows), (col_name, cols), values)?;
+            }
+            root.present().map_err(|e| e.to_string())
+        }
+        [(axis, coords)] => {
+            let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| e.to_string())?;
+            let series = vec![
+                (
+                    "prediction".to_string(),
+                    coords.iter().copied().zip(pred.iter().copied()).collect(),
+                ),
+                (
+                    "reference".to_string(),
+                    coords.iter().copied().zip(exact.iter().copied()).collect(),
+                ),
+            ];
+            line_chart(&root, &format!("{name} along {axis}"), name, &series)?;
+            root.present().map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Draws the plots of a finished (or interrupted) run of `problem` in `run_dir` and returns
+/// the files written: `loss.png`, `unknowns.png` (inverse problems) and `field_<name>.png`
+/// for each evaluated field (prediction, reference and error over the evaluation grid).
+pub fn plot_run(run_dir: &Path, problem: &Problem) -> Result<Vec<PathBuf>, PlotError> {
+    ensure_font()?;
+    let metrics = read_metrics(&run_dir.join("metrics.csv"))?;
+    let mut written = Vec::new();
+
+    let path = run_dir.join("loss.png");
+    let mut series = Vec::new();
+    for name in std::iter::once("loss".to_string()).chain(problem.component_names()) {
+        if let Some(points) = column(&metrics, &name) {
+            let log: Vec<(f64, f64)> = points
+                .into_iter()
+                .filter(|p| p.1 > 0.0)
+                .map(|(i, v)| (i, v.log10()))
+                .collect();
+            series.push((name, log));
+        }
+    }
+    {
+        let root = BitMapBackend::new(&path, (900, 560)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| draw_err(&path)(e.to_string()))?;
+        line_chart(&root, "training loss", "log10", &series).map_err(draw_err(&path))?;
+        root.present().map_err(|e| draw_err(&path)(e.to_string()))?;
+    }
+    written.push(path);
+
+    if !problem.unknowns().is_empty() {
+        let path = run_dir.join("unknowns.png");
+        let root = BitMapBackend::new(&path, (900, 420 * problem.unknowns().len() as u32))
+            .into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| draw_err(&path)(e.to_string()))?;
+        let panels = root.split_evenly((problem.unknowns().len(), 1));
+        for (panel, u) in panels.iter().zip(problem.unknowns()) {
+            let Some(points) = column(&metrics, &u.name) else {
+                continue;
+            };
+            let mut series = vec![(u.name.clone(), points.clone())];
+            if let (Some(truth), Some(first), Some(last)) = (u.truth, points.first(), points.last())
+            {
+                series.push(("truth".into(), vec![(first.0, truth), (last.0, truth)]));
+            }
+            line_chart(panel, &u.name, "value", &series).map_err(draw_err(&path))?;
+        }
+        root.present().map_err(|e| draw_err(&path)(e.to_string()))?;
+        drop(panels);
+        drop(root);
+        written.push(path);
+    }
+
+    let params_path = run_dir.join("params.json");
+    if params_path.exists() {
+        let params = load_parameters(problem, &params_path)?;
+        if let Some(grid) = problem.evaluation_grid(&params) {
+            for k in 0..grid.fields.len() {
+                let path = run_dir.join(format!("field_{}.png", grid.fields[k].0));
+                field_plot(&path, &grid, k).map_err(draw_err(&path))?;
+                written.push(path);
+            }
+        }
+    }
+    Ok(written)
+}

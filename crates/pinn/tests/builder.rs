@@ -1,0 +1,119 @@
+//! Problems defined in Rust: closures agree with expressions, and mistakes are reported like
+//! problem-file errors.
+
+use pinn::core::backend::to_scalar;
+use pinn::{ProblemBuilder, ResidualFn};
+
+fn burgers_like(builder: ProblemBuilder) -> ProblemBuilder {
+    builder
+        .domain(&["x", "t"], &[-1.0, 0.0], &[1.0, 1.0])
+        .network(&[8, 8], &["u"])
+        .constant("nu", 0.05)
+        .unknown("lambda", 0.3, Some(1.0))
+        .points_lhs("inside", 64)
+        .f64()
+}
+
+#[test]
+fn a_closure_residual_gives_the_expression_residual_loss() {
+    let expression = burgers_like(ProblemBuilder::new("expr"))
+        .residual("f", "u_t + lambda*u*u_x - nu*u_xx")
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect("valid");
+    let closure = burgers_like(ProblemBuilder::new("closure"))
+        .residual_fn(
+            "f",
+            ResidualFn::new(&["u", "u_t", "u_x", "u_xx", "lambda", "nu"], |f| {
+                f.get("u_t")
+                    .add(f.get("lambda").mul(f.get("u")).mul(f.get("u_x")))
+                    .sub(f.get("nu").mul(f.get("u_xx")))
+            }),
+        )
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect("valid");
+    let a = to_scalar(&expression.loss(&expression.initial_parameters()).total);
+    let b = to_scalar(&closure.loss(&closure.initial_parameters()).total);
+    assert!(a > 1e-6, "a non-trivial loss: {a}");
+    assert!((a - b).abs() <= 1e-12 * a, "expression {a} vs closure {b}");
+}
+
+#[test]
+fn builder_mistakes_name_the_field() {
+    let err = burgers_like(ProblemBuilder::new("typo"))
+        .residual("f", "u_t + lambda*u*u_x - nu*u_yy")
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect_err("u_yy does not exist");
+    let message = err.to_string();
+    assert!(message.contains("residuals.f"), "{message}");
+    assert!(message.contains("u_yy"), "{message}");
+
+    let err = burgers_like(ProblemBuilder::new("closure-typo"))
+        .residual_fn("f", ResidualFn::new(&["u_z"], |f| f.get("u_z")))
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect_err("u_z does not exist");
+    assert!(err.to_string().contains("u_z"), "{err}");
+
+    let err = burgers_like(ProblemBuilder::new("no-points"))
+        .residual("f", "u_t")
+        .residual_loss("nowhere", &["f"])
+        .build()
+        .expect_err("no such point set");
+    assert!(err.to_string().contains("nowhere"), "{err}");
+}
+
+#[test]
+fn a_run_is_plotted_as_png_files() {
+    use pinn::core::data::GridData;
+    use pinn::{Silent, Trainer};
+    let x: Vec<f64> = (0..21).map(|i| i as f64 / 10.0 - 1.0).collect();
+    let t: Vec<f64> = (0..11).map(|i| i as f64 / 10.0).collect();
+    let u = x
+        .iter()
+        .flat_map(|&x| t.iter().map(move |&t| x * x - t))
+        .collect();
+    let data = GridData {
+        axis_names: vec!["x".into(), "t".into()],
+        axes: vec![x, t],
+        fields: [("u".to_string(), u)].into(),
+    };
+    let problem = ProblemBuilder::new("plotted")
+        .domain(&["x", "t"], &[-1.0, 0.0], &[1.0, 1.0])
+        .network(&[6], &["u"])
+        .unknown("c", 0.5, Some(1.0))
+        .residual("f", "u_t + c*1")
+        .data(data)
+        .points_grid("all", &[])
+        .points_lhs("inside", 50)
+        .fit("all", &["u"])
+        .residual_loss("inside", &["f"])
+        .evaluate(&["u"])
+        .build()
+        .expect("valid");
+    let dir = std::env::temp_dir().join(format!("pinn-plot-{}", std::process::id()));
+    Trainer::new(&problem)
+        .run(30, &dir, &mut Silent)
+        .expect("training runs");
+    match pinn::plot::plot_run(&dir, &problem) {
+        Err(pinn::plot::PlotError::NoFont) => {
+            eprintln!("skipped: no system font for plot labels on this machine");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(files) => {
+            let names: Vec<String> = files
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            assert_eq!(names, ["loss.png", "unknowns.png", "field_u.png"]);
+            for f in &files {
+                let bytes = std::fs::read(f).expect("written");
+                assert!(bytes.starts_with(b"\x89PNG"), "{} is a PNG", f.display());
+                assert!(bytes.len() > 2000, "{} has content", f.display());
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
