@@ -334,6 +334,57 @@ pub struct OptimizerConfig {
     /// L-BFGS run after the Adam iterations (as the original PINN code does).
     #[serde(default)]
     pub lbfgs: Option<LbfgsConfig>,
+    /// The phases as a list, `[{ adam = 30000 }, { lbfgs = 50000 }]` (Adam first; either may
+    /// be left out): sets `iterations` and `lbfgs.iterations`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<BTreeMap<String, usize>>,
+}
+
+impl OptimizerConfig {
+    /// Folds `schedule` into `iterations` and `lbfgs`.
+    fn apply_schedule(&mut self) -> Result<(), String> {
+        if self.schedule.is_empty() {
+            return Ok(());
+        }
+        let mut adam = None;
+        let mut lbfgs = None;
+        for (k, phase) in self.schedule.iter().enumerate() {
+            let mut entries = phase.iter();
+            let (Some((name, &n)), None) = (entries.next(), entries.next()) else {
+                return Err(format!("phase {k} must be one `adam = N` or `lbfgs = N`"));
+            };
+            match name.as_str() {
+                "adam" if adam.is_none() && lbfgs.is_none() => adam = Some(n),
+                "lbfgs" if lbfgs.is_none() => lbfgs = Some(n),
+                "adam" | "lbfgs" => {
+                    return Err(format!(
+                        "phase {k}: `{name}` out of order (at most one Adam phase, then one L-BFGS phase)"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "phase {k}: unknown optimiser `{other}` (adam, lbfgs)"
+                    ));
+                }
+            }
+        }
+        self.iterations = adam.unwrap_or(0);
+        self.lbfgs = match (lbfgs, self.lbfgs.take()) {
+            (None, _) => None,
+            (Some(n), Some(mut l)) => {
+                l.iterations = n;
+                Some(l)
+            }
+            (Some(n), None) => Some(LbfgsConfig {
+                iterations: n,
+                history: default_history(),
+                max_line_search: default_line_search(),
+                ftol: default_ftol(),
+                gtol: default_gtol(),
+            }),
+        };
+        Ok(())
+    }
 }
 
 fn default_iterations() -> usize {
@@ -361,6 +412,7 @@ impl Default for OptimizerConfig {
             beta2: default_beta2(),
             epsilon: default_eps(),
             lbfgs: None,
+            schedule: Vec::new(),
         }
     }
 }
@@ -512,8 +564,31 @@ impl ProblemConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        cfg.validate(path)?;
-        Ok(cfg)
+        cfg.finish(path)
+    }
+
+    /// Builds a problem from a TOML table (the builder API); `path` names it in messages.
+    pub fn from_table(table: toml::Table, path: &Path) -> Result<Self, ConfigError> {
+        let cfg: ProblemConfig =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Toml {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?;
+        cfg.finish(path)
+    }
+
+    fn finish(mut self, path: &Path) -> Result<Self, ConfigError> {
+        self.optimizer
+            .apply_schedule()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field: "optimizer.schedule".into(),
+                message,
+            })?;
+        self.validate(path)?;
+        Ok(self)
     }
 
     /// Reads and parses a problem file.
@@ -706,6 +781,31 @@ residuals = ["f"]
         assert_eq!(c.optimizer.lr, 1e-3);
         let sets = c.point_sets(Path::new("p.toml")).expect("valid");
         assert_eq!(sets[0].spec.lhs, Some(10));
+    }
+
+    #[test]
+    fn an_optimiser_schedule_sets_both_phases() {
+        let with = |schedule: &str| {
+            ProblemConfig::from_toml(
+                &format!("{MINIMAL}\n[optimizer]\nschedule = {schedule}\n"),
+                Path::new("p.toml"),
+            )
+        };
+        let c = with("[{ adam = 300 }, { lbfgs = 500 }]").expect("valid");
+        assert_eq!(c.optimizer.iterations, 300);
+        assert_eq!(c.optimizer.lbfgs.as_ref().map(|l| l.iterations), Some(500));
+        assert_eq!(c.optimizer.lbfgs.as_ref().map(|l| l.history), Some(50));
+        let c = with("[{ lbfgs = 50000 }]").expect("L-BFGS only");
+        assert_eq!(c.optimizer.iterations, 0);
+        let msg = with("[{ lbfgs = 5 }, { adam = 3 }]")
+            .expect_err("Adam after L-BFGS")
+            .to_string();
+        assert!(
+            msg.contains("optimizer.schedule") && msg.contains("out of order"),
+            "{msg}"
+        );
+        let msg = with("[{ sgd = 5 }]").expect_err("unknown").to_string();
+        assert!(msg.contains("sgd"), "{msg}");
     }
 
     #[test]

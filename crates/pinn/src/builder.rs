@@ -25,7 +25,7 @@
 
 use std::path::Path;
 
-use pinn_core::config::{ConfigError, ProblemConfig};
+use pinn_core::config::ProblemConfig;
 use pinn_core::data::GridData;
 use toml::{Table, Value};
 
@@ -284,13 +284,7 @@ impl ProblemBuilder {
             );
             self.table.insert("dataset".into(), Value::Table(ds));
         }
-        let config: ProblemConfig =
-            Value::Table(self.table)
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Toml {
-                    path: source.clone(),
-                    message: e.message().to_string(),
-                })?;
+        let config = ProblemConfig::from_table(self.table, &source)?;
         Problem::from_parts(config, &source, &self.options, self.code)
     }
 }

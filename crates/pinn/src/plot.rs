@@ -129,7 +129,8 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     } else if hi - lo < 1e-12 * hi.abs().max(1.0) {
         (lo - 0.5 * lo.abs().max(1e-3), hi + 0.5 * hi.abs().max(1e-3))
     } else {
-        (lo, hi)
+        let pad = 0.04 * (hi - lo);
+        (lo - pad, hi + pad)
     }
 }
 
@@ -137,7 +138,7 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 fn line_chart(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     caption: &str,
-    y_label: &str,
+    (x_label, y_label): (&str, &str),
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), String> {
     let (x0, x1) = range(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)));
@@ -151,6 +152,7 @@ fn line_chart(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        .x_desc(x_label)
         .y_desc(y_label)
         .draw()
         .map_err(|e| e.to_string())?;
@@ -269,7 +271,12 @@ fn field_plot(path: &Path, grid: &EvaluationGrid, field: usize) -> Result<(), St
                     coords.iter().copied().zip(exact.iter().copied()).collect(),
                 ),
             ];
-            line_chart(&root, &format!("{name} along {axis}"), name, &series)?;
+            line_chart(
+                &root,
+                &format!("{name} along {axis}"),
+                (axis, name),
+                &series,
+            )?;
             root.present().map_err(|e| e.to_string())
         }
         _ => Ok(()),
@@ -300,7 +307,8 @@ pub fn plot_run(run_dir: &Path, problem: &Problem) -> Result<Vec<PathBuf>, PlotE
         let root = BitMapBackend::new(&path, (900, 560)).into_drawing_area();
         root.fill(&WHITE)
             .map_err(|e| draw_err(&path)(e.to_string()))?;
-        line_chart(&root, "training loss", "log10", &series).map_err(draw_err(&path))?;
+        line_chart(&root, "training loss", ("iteration", "log10"), &series)
+            .map_err(draw_err(&path))?;
         root.present().map_err(|e| draw_err(&path)(e.to_string()))?;
     }
     written.push(path);
@@ -321,7 +329,7 @@ pub fn plot_run(run_dir: &Path, problem: &Problem) -> Result<Vec<PathBuf>, PlotE
             {
                 series.push(("truth".into(), vec![(first.0, truth), (last.0, truth)]));
             }
-            line_chart(panel, &u.name, "value", &series).map_err(draw_err(&path))?;
+            line_chart(panel, &u.name, ("iteration", "value"), &series).map_err(draw_err(&path))?;
         }
         root.present().map_err(|e| draw_err(&path)(e.to_string()))?;
         drop(panels);
