@@ -307,7 +307,9 @@ fn run(cli: Cli) -> Result<()> {
                     l.iterations, l.evaluations, l.stop_reason
                 );
             }
-            println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
+            if r.iterations > 0 {
+                println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
+            }
             println!("training time      {:.1} s", r.training_seconds);
             println!("report             {}", out.join("report.json").display());
             match pinn::plot::plot_run(&out, &problem) {

@@ -99,7 +99,7 @@ pub struct Report {
     pub final_components: std::collections::BTreeMap<String, f64>,
     /// Errors and identified parameters.
     pub evaluation: Evaluation,
-    /// Median wall time of one training iteration, in milliseconds.
+    /// Median wall time of one Adam iteration, in milliseconds (0 when only L-BFGS ran).
     pub median_ms_per_iteration: f64,
     /// Total training wall time, in seconds.
     pub training_seconds: f64,
