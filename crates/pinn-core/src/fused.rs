@@ -47,6 +47,16 @@ struct Term {
     blocks: Vec<usize>,
 }
 
+impl Term {
+    /// The input streams this term multiplies, on the flat range `[at, at + m)`.
+    fn factors<'a, E>(&self, z: &'a [E], per_stream: usize, at: usize, m: usize) -> Vec<&'a [E]> {
+        self.blocks
+            .iter()
+            .map(|&b| &z[b * per_stream + at..b * per_stream + at + m])
+            .collect()
+    }
+}
+
 /// The compiled rule of a fused activation for one derivative set.
 ///
 /// Streams are numbered as in the stacked layout: 0 is the value, `1 + j` the `j`-th partial of
@@ -403,11 +413,7 @@ fn forward_task<E: Real>(
             let out = &mut outs[s + 1][offset..offset + m];
             out.iter_mut().for_each(|o| *o = E::default());
             for term in terms {
-                let factors: Vec<&[E]> = term
-                    .blocks
-                    .iter()
-                    .map(|&b| &z[b * per_stream + at..b * per_stream + at + m])
-                    .collect();
+                let factors = term.factors(z, per_stream, at, m);
                 accumulate(
                     out,
                     E::of(term.count),
@@ -465,11 +471,7 @@ fn backward_task<E: Real>(
         for (s, terms) in program.terms.iter().enumerate() {
             let g = &grad[(s + 1) * per_stream + at..(s + 1) * per_stream + at + m];
             for term in terms {
-                let factors: Vec<&[E]> = term
-                    .blocks
-                    .iter()
-                    .map(|&b| &z[b * per_stream + at..b * per_stream + at + m])
-                    .collect();
+                let factors = term.factors(z, per_stream, at, m);
                 let k = factors.len();
                 let c = E::of(term.count);
                 // d/dz (value): c · g · σ^(k+1) · Π z_b

@@ -173,7 +173,7 @@ fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
             generate(&store, generator).with_context(context)?;
         }
     }
-    Problem::from_file(file, options).with_context(context)
+    Problem::from_config(config, file, options).with_context(context)
 }
 
 /// Generates one dataset with a progress bar.

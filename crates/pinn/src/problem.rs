@@ -705,37 +705,9 @@ impl Problem {
                 .dataset
                 .as_ref()
                 .ok_or_else(|| invalid("evaluate.at", "needs a [dataset]".to_string()))?;
-            let mut flat: Option<Vec<usize>> = None;
-            for (axis_name, &index) in &problem.config.evaluate.at {
-                let axis = data
-                    .axis_names
-                    .iter()
-                    .position(|a| a == axis_name)
-                    .ok_or_else(|| {
-                        invalid(
-                            "evaluate.at",
-                            format!("`{axis_name}` is not a dataset axis"),
-                        )
-                    })?;
-                let len = data.axes[axis].len() as i64;
-                let i = if index < 0 { len + index } else { index };
-                if !(0..len).contains(&i) {
-                    return Err(invalid(
-                        "evaluate.at",
-                        format!("index {index} is outside axis `{axis_name}` of length {len}"),
-                    )
-                    .into());
-                }
-                let these = data.slice(axis, i as usize);
-                flat = Some(match flat {
-                    None => these,
-                    Some(f) => f
-                        .into_iter()
-                        .filter(|p| these.binary_search(p).is_ok())
-                        .collect(),
-                });
-            }
-            problem.evaluation_points = flat;
+            let flat = grid_slice(data, &problem.config.evaluate.at)
+                .map_err(|m| invalid("evaluate.at", m))?;
+            problem.evaluation_points = Some(flat);
         }
         let mut initial = problem.network.init_parameters(&mut rng, &problem.ctx);
         for u in &problem.unknowns {
@@ -1177,17 +1149,7 @@ impl Problem {
     /// and per field the prediction and the reference, in the grid's C order. `None` without
     /// a dataset or evaluated fields.
     pub fn evaluation_grid(&self, params: &[Tensor<2>]) -> Option<EvaluationGrid> {
-        let data = self.dataset.as_ref()?;
-        if self.evaluated.is_empty() {
-            return None;
-        }
-        let flat = self.evaluation_flat(data);
-        let points: Vec<f64> = flat
-            .iter()
-            .flat_map(|&f| project(data, &self.input_axes, f))
-            .collect();
-        let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
-        let preds = self.predict(params, &points, &names);
+        let (data, flat, fields) = self.evaluated_fields(params)?;
         // Axes along which the evaluation points vary, in grid order.
         let indices: Vec<Vec<usize>> = flat.iter().map(|&f| data.unflatten(f)).collect();
         let axes = (0..data.axes.len())
@@ -1203,6 +1165,31 @@ impl Problem {
                 })
             })
             .collect();
+        Some(EvaluationGrid { axes, fields })
+    }
+
+    /// The evaluation grid points (flat indices) and, per evaluated field, its name,
+    /// prediction and reference there.
+    #[allow(clippy::type_complexity)]
+    fn evaluated_fields(
+        &self,
+        params: &[Tensor<2>],
+    ) -> Option<(&GridData, Vec<usize>, Vec<(String, Vec<f64>, Vec<f64>)>)> {
+        let data = self.dataset.as_ref()?;
+        if self.evaluated.is_empty() {
+            return None;
+        }
+        let flat = match (&self.discrete, &self.evaluation_points) {
+            (Some(d), _) => data.slice(d.axis, d.t1),
+            (None, Some(points)) => points.clone(),
+            (None, None) => (0..data.len()).collect(),
+        };
+        let points: Vec<f64> = flat
+            .iter()
+            .flat_map(|&f| project(data, &self.input_axes, f))
+            .collect();
+        let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
+        let preds = self.predict(params, &points, &names);
         let fields = self
             .evaluated
             .iter()
@@ -1212,34 +1199,15 @@ impl Problem {
                 (name.clone(), pred, exact)
             })
             .collect();
-        Some(EvaluationGrid { axes, fields })
-    }
-
-    fn evaluation_flat(&self, data: &GridData) -> Vec<usize> {
-        match (&self.discrete, &self.evaluation_points) {
-            (Some(d), _) => data.slice(d.axis, d.t1),
-            (None, Some(points)) => points.clone(),
-            (None, None) => (0..data.len()).collect(),
-        }
+        Some((data, flat, fields))
     }
 
     /// Relative L2 errors on the reference grid and identified parameters.
     pub fn evaluate(&self, params: &[Tensor<2>]) -> Evaluation {
         let mut eval = Evaluation::default();
-        if let Some(data) = &self.dataset
-            && !self.evaluated.is_empty()
-        {
-            let flat = self.evaluation_flat(data);
-            let points: Vec<f64> = flat
-                .iter()
-                .flat_map(|&f| project(data, &self.input_axes, f))
-                .collect();
-            let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
-            let preds = self.predict(params, &points, &names);
-            for ((name, _), pred) in self.evaluated.iter().zip(preds) {
-                let exact: Vec<f64> = flat.iter().map(|&f| data.fields[name][f]).collect();
-                eval.relative_l2
-                    .insert(name.clone(), relative_l2(&pred, &exact));
+        if let Some((_, _, fields)) = self.evaluated_fields(params) {
+            for (name, pred, exact) in fields {
+                eval.relative_l2.insert(name, relative_l2(&pred, &exact));
             }
         }
         let n = self.network_parameter_count();
@@ -1256,6 +1224,35 @@ impl Problem {
         }
         eval
     }
+}
+
+/// Flat indices (ascending) of the grid points where every named axis has the given index
+/// (negative indices count from the end); none for an empty slice.
+fn grid_slice(data: &GridData, slice: &BTreeMap<String, i64>) -> Result<Vec<usize>, String> {
+    let mut cur: Option<Vec<usize>> = None;
+    for (axis_name, &index) in slice {
+        let axis = data
+            .axis_names
+            .iter()
+            .position(|a| a == axis_name)
+            .ok_or_else(|| format!("`{axis_name}` is not a dataset axis"))?;
+        let len = data.axes[axis].len() as i64;
+        let i = if index < 0 { len + index } else { index };
+        if !(0..len).contains(&i) {
+            return Err(format!(
+                "index {index} is outside axis `{axis_name}` of length {len}"
+            ));
+        }
+        let these = data.slice(axis, i as usize);
+        cur = Some(match cur {
+            None => these,
+            Some(c) => c
+                .into_iter()
+                .filter(|p| these.binary_search(p).is_ok())
+                .collect(),
+        });
+    }
+    Ok(cur.unwrap_or_default())
 }
 
 /// The network-input coordinates of grid point `flat`.
@@ -1341,28 +1338,7 @@ fn build_point_sets(
                 flat.extend(0..data.len());
             }
             for slice in slices {
-                let mut cur: Option<BTreeSet<usize>> = None;
-                for (axis_name, &index) in slice {
-                    let axis = data
-                        .axis_names
-                        .iter()
-                        .position(|a| a == axis_name)
-                        .ok_or_else(|| invalid(format!("`{axis_name}` is not a dataset axis")))?;
-                    let len = data.axes[axis].len() as i64;
-                    let i = if index < 0 { len + index } else { index };
-                    if !(0..len).contains(&i) {
-                        return Err(invalid(format!(
-                            "index {index} is outside axis `{axis_name}` of length {len}"
-                        ))
-                        .into());
-                    }
-                    let these: BTreeSet<usize> = data.slice(axis, i as usize).into_iter().collect();
-                    cur = Some(match cur {
-                        None => these,
-                        Some(c) => c.intersection(&these).copied().collect(),
-                    });
-                }
-                flat.extend(cur.unwrap_or_default());
+                flat.extend(grid_slice(data, slice).map_err(invalid)?);
             }
             let coords: Vec<f64> = flat
                 .iter()
