@@ -4,6 +4,7 @@ use cubecl_core::ir::nvidia::SmArch;
 use cubecl_core::prelude::KernelDefinition;
 use cubecl_cpp::shared::CompilationOptions;
 use cubecl_cpp::{ComputeKernel, shared::CppCompiler, target::Cuda};
+#[cfg(feature = "llvm")]
 use cubecl_llvm::nvptx::ptx_version::PtxVersion;
 use cubecl_server::compiler::{CompilationError, Compiler};
 use cubecl_server::kernel::BufferIOAttr;
@@ -18,22 +19,24 @@ pub enum CudaBackend {
     /// Transpile to CUDA C++ and hand the source to NVRTC.
     Cpp,
     /// Lower through pliron and LLVM to PTX.
+    #[cfg(feature = "llvm")]
     Llvm,
 }
 
 impl Default for CudaBackend {
     fn default() -> Self {
-        if cfg!(feature = "cpp") {
-            CudaBackend::Cpp
-        } else {
-            CudaBackend::Llvm
+        #[cfg(feature = "llvm")]
+        if !cfg!(feature = "cpp") {
+            return CudaBackend::Llvm;
         }
+        CudaBackend::Cpp
     }
 }
 
 #[derive(Clone, Debug)]
 pub enum CudaCompiler {
     Cpp(CppCompiler<Cuda>),
+    #[cfg(feature = "llvm")]
     Llvm(cubecl_llvm::PlironCompiler),
 }
 
@@ -41,6 +44,7 @@ impl CudaCompiler {
     pub fn new(backend: CudaBackend) -> Self {
         match backend {
             CudaBackend::Cpp => CudaCompiler::Cpp(CppCompiler::default()),
+            #[cfg(feature = "llvm")]
             CudaBackend::Llvm => CudaCompiler::Llvm(cubecl_llvm::PlironCompiler {
                 target: cubecl_llvm::LlvmTarget::Nvptx,
             }),
@@ -62,11 +66,13 @@ pub struct CudaCompilationOptions {
     /// The device, as the runtime read its compute capability.
     pub arch: Option<SmArch>,
     /// The newest PTX version the driver loads, which the LLVM backend emits.
+    #[cfg(feature = "llvm")]
     pub ptx_version: Option<PtxVersion>,
 }
 
 pub enum CudaRepresentation {
     Cpp(ComputeKernel),
+    #[cfg(feature = "llvm")]
     Llvm(cubecl_llvm::NvptxModule),
 }
 
@@ -76,6 +82,7 @@ impl core::fmt::Debug for CudaRepresentation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             CudaRepresentation::Cpp(_) => f.write_str("CudaRepresentation::Cpp"),
+            #[cfg(feature = "llvm")]
             CudaRepresentation::Llvm(module) => f
                 .debug_tuple("CudaRepresentation::Llvm")
                 .field(module)
@@ -90,6 +97,7 @@ impl CudaRepresentation {
     pub fn shared_memory_size(&self) -> usize {
         match self {
             CudaRepresentation::Cpp(kernel) => kernel.shared_memory_size,
+            #[cfg(feature = "llvm")]
             CudaRepresentation::Llvm(module) => module.shared_memory_size,
         }
     }
@@ -99,6 +107,7 @@ impl core::fmt::Display for CudaRepresentation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             CudaRepresentation::Cpp(kernel) => write!(f, "{kernel}"),
+            #[cfg(feature = "llvm")]
             CudaRepresentation::Llvm(module) => write!(f, "{}", module.ir),
         }
     }
@@ -115,6 +124,7 @@ impl Compiler for CudaCompiler {
     fn buffer_io(repr: &Self::Representation) -> Option<Vec<BufferIOAttr>> {
         match repr {
             CudaRepresentation::Cpp(kernel) => <CppCompiler<Cuda> as Compiler>::buffer_io(kernel),
+            #[cfg(feature = "llvm")]
             CudaRepresentation::Llvm(module) => Some(module.io.clone()),
         }
     }
@@ -128,6 +138,7 @@ impl Compiler for CudaCompiler {
             CudaCompiler::Cpp(compiler) => Ok(CudaRepresentation::Cpp(
                 compiler.compile(kernel, &options.cpp)?,
             )),
+            #[cfg(feature = "llvm")]
             CudaCompiler::Llvm(compiler) => {
                 let pliron_options = cubecl_llvm::PlironOptions {
                     arch: None,
@@ -151,6 +162,7 @@ impl Compiler for CudaCompiler {
     fn extension(&self) -> &'static str {
         match self {
             CudaCompiler::Cpp(compiler) => compiler.extension(),
+            #[cfg(feature = "llvm")]
             CudaCompiler::Llvm(_) => "ll",
         }
     }
@@ -158,6 +170,7 @@ impl Compiler for CudaCompiler {
     fn lang_tag(&self) -> &'static str {
         match self {
             CudaCompiler::Cpp(compiler) => compiler.lang_tag(),
+            #[cfg(feature = "llvm")]
             CudaCompiler::Llvm(compiler) => compiler.lang_tag(),
         }
     }

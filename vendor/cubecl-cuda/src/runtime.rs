@@ -35,7 +35,9 @@ use cubecl_cpp::{
         register_scaled_mma_features, register_wmma_features,
     },
 };
+#[cfg(feature = "llvm")]
 use cubecl_llvm::nvptx::ptx_version::PtxVersion;
+#[cfg(feature = "llvm")]
 use cubecl_llvm::shared::lowered_features::{GpuTarget, restrict_features};
 use cubecl_monitoring::{DeviceUtilization, UtilizationUnavailable, gpu_utilization::CardCounters};
 use cubecl_server::{
@@ -46,9 +48,9 @@ use cubecl_server::{
 };
 #[cfg(windows)]
 use cudarc::driver::sys::cuDeviceGetLuid;
-use cudarc::driver::sys::{
-    CUDA_VERSION, CUdevice, cuDeviceGetPCIBusId, cuDeviceTotalMem_v2, cuDriverGetVersion,
-};
+use cudarc::driver::sys::{CUDA_VERSION, CUdevice, cuDeviceGetPCIBusId, cuDeviceTotalMem_v2};
+#[cfg(feature = "llvm")]
+use cudarc::driver::sys::cuDriverGetVersion;
 use std::{ffi::CStr, mem::MaybeUninit, sync::Arc};
 
 /// Options configuring the CUDA runtime.
@@ -88,6 +90,7 @@ impl DeviceService for CudaServer {
         } as u32;
 
         // SAFETY: `cuDriverGetVersion` writes the version into `version`, which outlives the call.
+        #[cfg(feature = "llvm")]
         let driver_version = unsafe {
             let mut version = 0;
             cuDriverGetVersion(&mut version)
@@ -374,6 +377,7 @@ impl DeviceService for CudaServer {
         // same point, and a feature the selected one cannot honour is a kernel that fails to
         // compile rather than a slower one.
         let backend = CudaBackend::default();
+        #[cfg(feature = "llvm")]
         if backend == CudaBackend::Llvm {
             restrict_features(&mut device_props, GpuTarget::Nvptx);
         }
@@ -381,6 +385,7 @@ impl DeviceService for CudaServer {
         let comp_opts = CudaCompilationOptions {
             cpp: comp_opts,
             arch: Some(SmArch::new(arch_version, arch.tensor_cores)),
+            #[cfg(feature = "llvm")]
             ptx_version: PtxVersion::for_driver(driver_version),
         };
         // The context is current (set above), so the stream lands on it.

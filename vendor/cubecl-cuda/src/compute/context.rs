@@ -19,6 +19,7 @@ use cubecl_core::{
     server::ResourceLimitError,
 };
 use cubecl_environment::persistence::Store;
+#[cfg(feature = "llvm")]
 use cubecl_llvm::nvptx::ptx_version::PtxVersion;
 use cubecl_server::{
     compiler::KernelCacheKey,
@@ -93,6 +94,7 @@ pub struct PtxCacheEntry {
 /// load and run happily under the other -- tests passing while measuring nothing. The LLVM
 /// backend's PTX version follows the driver, so it is in the key too: after a driver downgrade,
 /// PTX newer than the driver loads would otherwise be read back and refused.
+#[cfg(feature = "llvm")]
 fn cache_namespace(
     fingerprint: &str,
     backend: CudaBackend,
@@ -102,6 +104,14 @@ fn cache_namespace(
         (CudaBackend::Cpp, _) => format!("{fingerprint}-cpp"),
         (CudaBackend::Llvm, None) => format!("{fingerprint}-llvm"),
         (CudaBackend::Llvm, Some(ptx_version)) => format!("{fingerprint}-llvm-{ptx_version}"),
+    }
+}
+
+/// Without the LLVM backend only the C++ one compiles, so its namespace is the only one.
+#[cfg(not(feature = "llvm"))]
+fn cache_namespace(fingerprint: &str, backend: CudaBackend) -> String {
+    match backend {
+        CudaBackend::Cpp => format!("{fingerprint}-cpp"),
     }
 }
 
@@ -118,6 +128,7 @@ impl CudaContext {
         let fingerprint = cache_namespace(
             &format!("ptx_sm{}", arch.version),
             backend,
+            #[cfg(feature = "llvm")]
             compilation_options.ptx_version,
         );
         let ptx_cache = compilation_store("cuda", &fingerprint);
@@ -235,6 +246,7 @@ impl CudaContext {
             Some(CudaRepresentation::Cpp(_)) => {
                 self.load_transpiled(kernel_id, key, jitc_kernel, logger, recording)
             }
+            #[cfg(feature = "llvm")]
             Some(CudaRepresentation::Llvm(_)) => {
                 self.load_emitted_ptx(kernel_id, key, jitc_kernel, logger, recording)
             }
@@ -246,6 +258,7 @@ impl CudaContext {
                 CudaBackend::Cpp => {
                     self.load_transpiled(kernel_id, key, jitc_kernel, logger, recording)
                 }
+                #[cfg(feature = "llvm")]
                 CudaBackend::Llvm => Err(CompilationError::Generic {
                     reason: "the LLVM backend cannot load a precompiled kernel: it has no text to \
                          compile from"
@@ -262,6 +275,7 @@ impl CudaContext {
     /// What it hands back is already PTX, so no `nvrtc*` call belongs here: the bytes go
     /// straight to [`Self::load_ptx`], exactly as a cache hit would. The driver still JITs
     /// them when the module loads, which is what it does with NVRTC's output too.
+    #[cfg(feature = "llvm")]
     fn load_emitted_ptx(
         &mut self,
         kernel_id: &KernelId,
@@ -612,7 +626,7 @@ fn launch_failed(op: &'static str, err: cudarc::driver::DriverError) -> LaunchEr
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "llvm"))]
 mod tests {
     use super::cache_namespace;
     use crate::compiler::CudaBackend;
