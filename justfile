@@ -4,11 +4,19 @@ run problem="burgers_cont_fwd" *args="":
 
 # The test suite (what CI runs).
 test:
-    cargo test --release --workspace
+    cargo test --release --workspace && cargo check -p pinn-bench --all-targets --features cuda
 
-# Criterion benchmarks of one training step.
-bench:
-    cargo bench -p pinn-bench
+# Per-iteration time of every problem in every mode, and the paper's Table 1 (runs/bench/).
+bench *args="":
+    cargo run --release -p pinn-bench -- {{args}}
+
+# Criterion benchmarks of one training step, fused and eager.
+bench-criterion:
+    cargo bench -p pinn-bench --bench step
+
+# Check that the CUDA backend compiles (no GPU needed).
+check-cuda:
+    cargo check -p pinn-bench --all-targets --features cuda
 
 # Formatting and lints, as required at every commit.
 lint:

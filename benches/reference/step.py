@@ -7,9 +7,15 @@ torch.autograd.grad(create_graph=True) for continuous-time models and the double
 median wall time of a step in milliseconds.
 
     python benches/reference/step.py --problem burgers_cont_fwd [--steps 100] [--threads 2]
+        [--device cuda] [--mode eager|graph] [--json]
+
+`--mode graph` captures one whole step (loss, backward, Adam with `capturable=True`) in a CUDA
+graph after a warm-up on a side stream and replays it, as PINNs-Torch's CUDA-graph mode does.
+`--json` prints one line {"problem", "mode", "median_ms"} for `pinn-bench --reference`.
 """
 
 import argparse
+import json
 import math
 import statistics
 import time
@@ -70,6 +76,80 @@ def burgers_cont_fwd(dev):
         return ((forward(x_u) - u_data) ** 2).mean() + (f**2).mean()
 
     return net.parameters(), loss
+
+
+def burgers_cont_inv(dev):
+    lb, ub = torch.tensor([-1.0, 0.0], device=dev), torch.tensor([1.0, 0.99], device=dev)
+    net = mlp([2] + [20] * 8 + [1]).to(dev)
+    lam = [torch.zeros(1, device=dev, requires_grad=True),
+           torch.full((1,), -6.0, device=dev, requires_grad=True)]
+    x = (lb + (ub - lb) * torch.rand(2000, 2, device=dev)).requires_grad_(True)
+    u_data = -torch.sin(math.pi * x.detach()[:, :1]) * torch.exp(-x.detach()[:, 1:])
+
+    def loss():
+        u = net(2.0 * (x - lb) / (ub - lb) - 1.0)
+        du = grad(u, x)
+        u_x, u_t = du[:, :1], du[:, 1:]
+        u_xx = grad(u_x, x)[:, :1]
+        f = u_t + lam[0] * u * u_x - torch.exp(lam[1]) * u_xx
+        return ((u - u_data) ** 2).mean() + (f**2).mean()
+
+    return list(net.parameters()) + lam, loss
+
+
+def schrodinger_cont_fwd(dev):
+    lb, ub = torch.tensor([-5.0, 0.0], device=dev), torch.tensor([5.0, math.pi / 2], device=dev)
+    net = mlp([2] + [100] * 4 + [2]).to(dev)
+    x0 = torch.stack([10 * torch.rand(50, device=dev) - 5, torch.zeros(50, device=dev)], 1)
+    h0 = 2.0 / torch.cosh(x0[:, :1])
+    tb = (math.pi / 2) * torch.rand(50, 1, device=dev)
+    xl = torch.cat([torch.full_like(tb, -5.0), tb], 1).requires_grad_(True)
+    xr = torch.cat([torch.full_like(tb, 5.0), tb], 1).requires_grad_(True)
+    x_f = (lb + (ub - lb) * torch.rand(20000, 2, device=dev)).requires_grad_(True)
+
+    def forward(x):
+        uv = net(2.0 * (x - lb) / (ub - lb) - 1.0)
+        return uv[:, :1], uv[:, 1:]
+
+    def loss():
+        u0, v0 = forward(x0)
+        total = ((u0 - h0) ** 2).mean() + (v0**2).mean()
+        (ul, vl), (ur, vr) = forward(xl), forward(xr)
+        total = total + ((ul - ur) ** 2).mean() + ((vl - vr) ** 2).mean()
+        total = total + ((grad(ul, xl)[:, :1] - grad(ur, xr)[:, :1]) ** 2).mean()
+        total = total + ((grad(vl, xl)[:, :1] - grad(vr, xr)[:, :1]) ** 2).mean()
+        u, v = forward(x_f)
+        du, dv = grad(u, x_f), grad(v, x_f)
+        u_xx, v_xx = grad(du[:, :1], x_f)[:, :1], grad(dv[:, :1], x_f)[:, :1]
+        f_u = du[:, 1:] + 0.5 * v_xx + (u**2 + v**2) * v
+        f_v = dv[:, 1:] - 0.5 * u_xx - (u**2 + v**2) * u
+        return total + (f_u**2).mean() + (f_v**2).mean()
+
+    return net.parameters(), loss
+
+
+def ns_cont_inv(dev):
+    lb = torch.tensor([1.0, -2.0, 0.0], device=dev)
+    ub = torch.tensor([8.0, 2.0, 20.0], device=dev)
+    net = mlp([3] + [20] * 8 + [2]).to(dev)
+    lam = [torch.zeros(1, device=dev, requires_grad=True) for _ in range(2)]
+    x = (lb + (ub - lb) * torch.rand(5000, 3, device=dev)).requires_grad_(True)
+    u_data, v_data = torch.randn(5000, 1, device=dev), torch.randn(5000, 1, device=dev)
+
+    def loss():
+        out = net(2.0 * (x - lb) / (ub - lb) - 1.0)
+        psi, p = out[:, :1], out[:, 1:]
+        dpsi = grad(psi, x)
+        u, v = dpsi[:, 1:2], -dpsi[:, :1]
+        du, dv, dp = grad(u, x), grad(v, x), grad(p, x)
+        u_xx, u_yy = grad(du[:, :1], x)[:, :1], grad(du[:, 1:2], x)[:, 1:2]
+        v_xx, v_yy = grad(dv[:, :1], x)[:, :1], grad(dv[:, 1:2], x)[:, 1:2]
+        f_u = du[:, 2:] + lam[0] * (u * du[:, :1] + v * du[:, 1:2]) + dp[:, :1] - lam[1] * (u_xx + u_yy)
+        f_v = dv[:, 2:] + lam[0] * (u * dv[:, :1] + v * dv[:, 1:2]) + dp[:, 1:2] - lam[1] * (v_xx + v_yy)
+        return (((u - u_data) ** 2).sum() + ((v - v_data) ** 2).sum()
+                + (f_u**2).sum() + (f_v**2).sum())
+
+    return list(net.parameters()) + lam, loss
 
 
 def discrete(dev, layers, q, dt, n0, n1, order, rhs_fn, periodic=False, dirichlet=False):
@@ -136,6 +216,9 @@ def ac_disc_fwd(dev):
 
 PROBLEMS = {
     "burgers_cont_fwd": burgers_cont_fwd,
+    "burgers_cont_inv": burgers_cont_inv,
+    "schrodinger_cont_fwd": schrodinger_cont_fwd,
+    "ns_cont_inv": ns_cont_inv,
     "kdv_disc_inv": kdv_disc_inv,
     "burgers_disc_inv": burgers_disc_inv,
     "burgers_disc_fwd": burgers_disc_fwd,
@@ -150,19 +233,38 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--mode", default="eager", choices=["eager", "graph"])
+    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.mode == "graph" and not args.device.startswith("cuda"):
+        parser.error("--mode graph needs a CUDA device")
     torch.set_num_threads(args.threads)
     torch.manual_seed(1234)
     dev = torch.device(args.device)
     params, loss_fn = PROBLEMS[args.problem](dev)
     params = list(params)
-    opt = torch.optim.Adam(params, lr=1e-3)
+    graph = args.mode == "graph"
+    opt = torch.optim.Adam(params, lr=1e-3, capturable=graph)
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = loss_fn()
         loss.backward()
         opt.step()
+
+    if graph:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(max(args.warmup, 3)):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        captured = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(captured):
+            loss_fn().backward()
+            opt.step()
+        step = captured.replay
 
     for _ in range(args.warmup):
         step()
@@ -175,8 +277,12 @@ def main():
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    print(f"{args.problem}: median {1e3 * statistics.median(times):.3f} ms/step over {args.steps} "
-          f"steps (torch {torch.__version__}, {args.device}, {args.threads} threads)")
+    median_ms = 1e3 * statistics.median(times)
+    if args.json:
+        print(json.dumps({"problem": args.problem, "mode": args.mode, "median_ms": median_ms}))
+    else:
+        print(f"{args.problem}: median {median_ms:.3f} ms/step over {args.steps} steps "
+              f"(torch {torch.__version__}, {args.device}, {args.mode}, {args.threads} threads)")
 
 
 if __name__ == "__main__":

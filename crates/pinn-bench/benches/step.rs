@@ -2,7 +2,7 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pinn::Trainer;
+use pinn::{Mode, Trainer};
 use pinn_bench::load_problem;
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
@@ -25,13 +25,13 @@ fn training_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
     for &name in PROBLEMS {
-        for (path, fused) in [("fused", true), ("op_by_op", false)] {
-            let problem = match load_problem(name, fused) {
+        for mode in [Mode::Fused, Mode::Eager] {
+            let problem = match load_problem(name, mode) {
                 Ok(p) => p,
                 Err(e) => panic!("cannot load {name}: {e}"),
             };
             let mut trainer = Trainer::new(&problem);
-            group.bench_function(format!("{name}/{path}"), |b| {
+            group.bench_function(format!("{name}/{mode}"), |b| {
                 b.iter(|| {
                     let (loss, _) = trainer.step();
                     std::hint::black_box(loss.into_scalar::<f32>())

@@ -1,24 +1,353 @@
-//! Benchmark helpers: load a shipped problem by name for timing its training step.
+//! Benchmarks of the pinn framework: the per-iteration time of every shipped problem in every
+//! execution mode, the paper's per-problem tables and its Table 1 (average speed-up of each mode
+//! over the plain eager run), as Markdown, JSON and a bar chart.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
-use pinn::{LoadOptions, Problem, ProblemError};
+use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, Trainer};
+use serde::{Deserialize, Serialize};
+
+/// The paper's eight benchmark problems, by file stem under `problems/`.
+pub const PROBLEMS: [&str; 8] = [
+    "burgers_cont_fwd",
+    "burgers_cont_inv",
+    "schrodinger_cont_fwd",
+    "ns_cont_inv",
+    "ac_disc_fwd",
+    "kdv_disc_inv",
+    "burgers_disc_fwd",
+    "burgers_disc_inv",
+];
 
 /// Root of the workspace (where `problems/` and `datasets/` live).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Loads `problems/<name>.toml` with the workspace's dataset cache, with layers fused or op by
-/// op.
-pub fn load_problem(name: &str, fuse_layers: bool) -> Result<Problem, ProblemError> {
+/// Loads `problems/<name>.toml` on the CPU with the workspace's dataset cache, in a mode.
+pub fn load_problem(name: &str, mode: Mode) -> Result<Problem, ProblemError> {
+    load_problem_on(name, DeviceKind::Cpu, mode)
+}
+
+/// Loads `problems/<name>.toml` on a device with the workspace's dataset cache, in a mode.
+pub fn load_problem_on(
+    name: &str,
+    device: DeviceKind,
+    mode: Mode,
+) -> Result<Problem, ProblemError> {
     let root = workspace_root();
     Problem::from_file(
         &root.join("problems").join(format!("{name}.toml")),
         &LoadOptions {
             datasets: root.join("datasets"),
-            fuse_layers: Some(fuse_layers),
+            device: Some(device),
+            mode: Some(mode),
             ..Default::default()
         },
     )
+}
+
+/// Runs `warmup` untimed Adam steps, then times `iterations` steps one by one; each step ends by
+/// reading its loss back, so asynchronous devices are timed to completion. Milliseconds.
+pub fn time_steps(problem: &Problem, warmup: usize, iterations: usize) -> Vec<f64> {
+    let mut trainer = Trainer::new(problem);
+    for _ in 0..warmup {
+        let (loss, _) = trainer.step();
+        std::hint::black_box(loss.into_scalar::<f32>());
+    }
+    (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            let (loss, _) = trainer.step();
+            std::hint::black_box(loss.into_scalar::<f32>());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect()
+}
+
+/// The median of a non-empty sample (NaN when empty).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
+    }
+}
+
+/// One problem in one mode: its timing, or why it was not run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Problem file stem.
+    pub problem: String,
+    /// Execution mode.
+    pub mode: Mode,
+    /// Device it ran on.
+    pub device: DeviceKind,
+    /// Median milliseconds per training iteration; `None` when the mode did not run.
+    pub median_ms: Option<f64>,
+    /// Timed iterations (after the warm-up).
+    pub iterations: usize,
+    /// Errors after training to completion (`--full`): relative L2 per field and relative error
+    /// per identified parameter.
+    #[serde(default)]
+    pub errors: BTreeMap<String, f64>,
+    /// Why the mode did not run (not available on the device, or it failed).
+    #[serde(default)]
+    pub unavailable: Option<String>,
+}
+
+/// The PyTorch reference step of one problem (benches/reference/step.py).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReferenceTiming {
+    /// Problem file stem.
+    pub problem: String,
+    /// The reference's mode (`eager` or `graph`).
+    pub mode: String,
+    /// Median milliseconds per step.
+    pub median_ms: f64,
+}
+
+/// Everything one `pinn-bench` run measured.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BenchResults {
+    /// Our measurements, per problem and mode.
+    pub measurements: Vec<Measurement>,
+    /// PyTorch reference timings, when asked for.
+    #[serde(default)]
+    pub reference: Vec<ReferenceTiming>,
+}
+
+/// One row of Table 1: a mode's average speed-up over eager.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AverageSpeedup {
+    /// Execution mode.
+    pub mode: Mode,
+    /// Arithmetic mean over problems of `eager time / mode time` (as the paper averages).
+    pub mean: f64,
+    /// Number of problems in the mean.
+    pub problems: usize,
+}
+
+impl BenchResults {
+    fn time(&self, problem: &str, mode: Mode) -> Option<f64> {
+        self.measurements
+            .iter()
+            .find(|m| m.problem == problem && m.mode == mode)
+            .and_then(|m| m.median_ms)
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for m in &self.measurements {
+            if !seen.contains(&m.problem) {
+                seen.push(m.problem.clone());
+            }
+        }
+        seen
+    }
+
+    fn modes(&self) -> Vec<Mode> {
+        Mode::ALL
+            .into_iter()
+            .filter(|&mode| self.measurements.iter().any(|m| m.mode == mode))
+            .collect()
+    }
+
+    /// The speed-up of `mode` over eager on `problem`, when both ran.
+    pub fn speedup(&self, problem: &str, mode: Mode) -> Option<f64> {
+        Some(self.time(problem, Mode::Eager)? / self.time(problem, mode)?)
+    }
+
+    /// Table 1: each mode's mean speed-up over eager across the problems where both ran.
+    pub fn table1(&self) -> Vec<AverageSpeedup> {
+        self.modes()
+            .into_iter()
+            .map(|mode| {
+                let ratios: Vec<f64> = self
+                    .problems()
+                    .iter()
+                    .filter_map(|p| self.speedup(p, mode))
+                    .collect();
+                AverageSpeedup {
+                    mode,
+                    mean: if ratios.is_empty() {
+                        f64::NAN
+                    } else {
+                        ratios.iter().sum::<f64>() / ratios.len() as f64
+                    },
+                    problems: ratios.len(),
+                }
+            })
+            .collect()
+    }
+
+    /// The Markdown report: per-problem times and speed-ups per mode, errors when trained to
+    /// completion, the PyTorch reference ratio, and Table 1.
+    pub fn markdown(&self, device: DeviceKind) -> String {
+        let modes = self.modes();
+        let device = format!("{device:?}").to_lowercase();
+        let mut out = format!("# Training-step benchmark ({device})\n\n");
+        out.push_str(
+            "Median milliseconds per Adam iteration (speed-up over eager). The PyTorch column is \
+             the plain PyTorch step of benches/reference/step.py (CUDA graphs where faster), and \
+             the last column our fastest mode's speed-up over it.\n\n",
+        );
+        out.push_str("| problem |");
+        for m in &modes {
+            out.push_str(&format!(" {m} |"));
+        }
+        let with_reference = !self.reference.is_empty();
+        if with_reference {
+            out.push_str(" PyTorch | speed-up over PyTorch |");
+        }
+        out.push_str("\n| --- |");
+        for _ in &modes {
+            out.push_str(" ---: |");
+        }
+        if with_reference {
+            out.push_str(" ---: | ---: |");
+        }
+        out.push('\n');
+        for p in self.problems() {
+            out.push_str(&format!("| {p} |"));
+            for &m in &modes {
+                match (self.time(&p, m), self.speedup(&p, m)) {
+                    (Some(t), Some(s)) => out.push_str(&format!(" {t:.2} ({s:.2}×) |")),
+                    (Some(t), None) => out.push_str(&format!(" {t:.2} |")),
+                    _ => out.push_str(" n/a |"),
+                }
+            }
+            if with_reference {
+                let torch = self
+                    .reference
+                    .iter()
+                    .filter(|r| r.problem == p)
+                    .map(|r| r.median_ms)
+                    .fold(f64::NAN, f64::min);
+                let best = modes
+                    .iter()
+                    .filter_map(|&m| self.time(&p, m))
+                    .fold(f64::NAN, f64::min);
+                if torch.is_nan() {
+                    out.push_str(" n/a | n/a |");
+                } else {
+                    out.push_str(&format!(" {torch:.2} | {:.2}× |", torch / best));
+                }
+            }
+            out.push('\n');
+        }
+
+        let trained: Vec<&Measurement> = self
+            .measurements
+            .iter()
+            .filter(|m| !m.errors.is_empty())
+            .collect();
+        if !trained.is_empty() {
+            out.push_str("\n## Errors after training to completion\n\n");
+            out.push_str("| problem | mode | errors |\n| --- | --- | --- |\n");
+            for m in trained {
+                let errors: Vec<String> = m
+                    .errors
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.3e}"))
+                    .collect();
+                out.push_str(&format!(
+                    "| {} | {} | {} |\n",
+                    m.problem,
+                    m.mode,
+                    errors.join(", ")
+                ));
+            }
+        }
+
+        if self.measurements.iter().any(|m| m.unavailable.is_some()) {
+            out.push_str("\n## Not run\n\n");
+            // One line per distinct reason keeps the list short when a whole mode is missing.
+            let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for m in &self.measurements {
+                if let Some(why) = &m.unavailable {
+                    reasons
+                        .entry(format!("{}: {why}", m.mode))
+                        .or_default()
+                        .push(m.problem.clone());
+                }
+            }
+            let all = self.problems().len();
+            for (reason, problems) in reasons {
+                let which = if problems.len() == all && all > 1 {
+                    "all problems".to_string()
+                } else {
+                    problems.join(", ")
+                };
+                out.push_str(&format!("- {reason} ({which})\n"));
+            }
+        }
+
+        out.push_str("\n## Table 1: average speed-up over eager\n\n| mode | speed-up | problems |\n| --- | ---: | ---: |\n");
+        for row in self.table1() {
+            if row.problems == 0 {
+                out.push_str(&format!("| {} | n/a | 0 |\n", row.mode));
+            } else {
+                out.push_str(&format!(
+                    "| {} | {:.2}× | {} |\n",
+                    row.mode, row.mean, row.problems
+                ));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(problem: &str, mode: Mode, ms: Option<f64>) -> Measurement {
+        Measurement {
+            problem: problem.into(),
+            mode,
+            device: DeviceKind::Cpu,
+            median_ms: ms,
+            iterations: 10,
+            errors: BTreeMap::new(),
+            unavailable: ms.is_none().then(|| "not here".to_string()),
+        }
+    }
+
+    #[test]
+    fn table1_averages_speedups_over_problems_where_both_modes_ran() {
+        let results = BenchResults {
+            measurements: vec![
+                measured("a", Mode::Eager, Some(10.0)),
+                measured("a", Mode::Fused, Some(5.0)),
+                measured("b", Mode::Eager, Some(9.0)),
+                measured("b", Mode::Fused, Some(2.25)),
+                measured("c", Mode::Eager, Some(1.0)),
+                measured("c", Mode::Fused, None),
+            ],
+            reference: vec![],
+        };
+        let table = results.table1();
+        assert_eq!(table.len(), 2);
+        assert_eq!(table[0].mode, Mode::Eager);
+        assert!((table[0].mean - 1.0).abs() < 1e-12);
+        assert_eq!(table[0].problems, 3);
+        assert_eq!(table[1].mode, Mode::Fused);
+        assert!((table[1].mean - 3.0).abs() < 1e-12, "{}", table[1].mean);
+        assert_eq!(table[1].problems, 2);
+        let md = results.markdown(DeviceKind::Cpu);
+        assert!(md.contains("| fused | 3.00× | 2 |"), "{md}");
+        assert!(md.contains("n/a"), "{md}");
+    }
+
+    #[test]
+    fn median_of_odd_and_even_samples() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
 }

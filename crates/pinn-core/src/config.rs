@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::backend::{DeviceKind, Precision};
+use crate::backend::{DeviceKind, Mode, Precision};
 
 /// A configuration error, naming the file and the field or position.
 #[derive(Debug, Error)]
@@ -493,14 +493,10 @@ pub struct RunConfig {
     /// 0 disables them.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: usize,
-    /// Run each hidden layer as one fused operation (value, derivative streams and backward)
-    /// where the device and activation allow; `false` selects the op-by-op reference path.
-    #[serde(default = "default_true")]
-    pub fuse_layers: bool,
-}
-
-fn default_true() -> bool {
-    true
+    /// Execution mode (`eager`, `fused`, ...): `fused` runs each hidden layer as one fused
+    /// operation where the device and activation allow; `eager` is the op-by-op reference.
+    #[serde(default)]
+    pub mode: Mode,
 }
 
 fn default_checkpoint_every() -> usize {
@@ -518,7 +514,7 @@ impl Default for RunConfig {
             precision: Precision::default(),
             log_every: default_log_every(),
             checkpoint_every: default_checkpoint_every(),
-            fuse_layers: true,
+            mode: Mode::default(),
         }
     }
 }

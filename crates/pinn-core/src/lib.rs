@@ -14,11 +14,12 @@ pub mod data;
 pub mod expr;
 pub mod fused;
 pub mod jet;
+pub mod matmul;
 pub mod network;
 pub mod partial;
 pub mod sampling;
 
-pub use backend::{DeviceKind, Precision, TensorContext};
+pub use backend::{DeviceKind, Mode, Precision, TensorContext};
 pub use jet::Jet;
 pub use network::JetNetwork;
 pub use partial::{DerivativeSet, MAX_ORDER, Partial};

@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::{Tensor, TensorData};
-use pinn_core::backend::jet_activation;
+use pinn_core::backend::jet_layer;
 use pinn_core::config::{Activation, Init};
 use pinn_core::fused::{FusedActivation, JetActivation};
 use pinn_core::sampling::{SeededRng, standard_normal};
@@ -144,8 +144,12 @@ impl Mlp {
         }
         let layers = self.widths.len() - 1;
         for l in 0..layers - 1 {
-            let h = jet_activation(z, params[2 * l + 1].clone(), program);
-            z = h.matmul(params[2 * l + 2].clone());
+            z = jet_layer(
+                z,
+                params[2 * l + 1].clone(),
+                params[2 * l + 2].clone(),
+                program,
+            );
         }
         let outputs = self.output_dim();
         let value = z

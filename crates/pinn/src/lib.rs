@@ -23,7 +23,7 @@ pub mod train;
 pub use builder::ProblemBuilder;
 pub use pinn_core as core;
 pub use pinn_core::{
-    DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext,
+    DerivativeSet, DeviceKind, Jet, JetNetwork, Mode, Partial, Precision, TensorContext,
 };
 pub use pinn_nn as nn;
 pub use pinn_rk as rk;

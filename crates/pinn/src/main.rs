@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pinn::reference::{DatasetStore, GENERATORS};
-use pinn::{DeviceKind, LoadOptions, Precision, Problem, Progress, Trainer};
+use pinn::{DeviceKind, LoadOptions, Mode, Precision, Problem, Progress, Trainer};
 
 /// Training allocates and frees many same-sized tensors per step; glibc's allocator returns
 /// them to the kernel each time (page faults were 20 % of a step), mimalloc keeps them.
@@ -49,9 +49,10 @@ enum Command {
         /// Precision (overrides `run.precision`).
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
-        /// Run layers op by op instead of as fused operations (the reference path).
+        /// Execution mode (overrides `run.mode`): eager (op by op, the reference), fused, amp,
+        /// graph, graph+amp, graph+fused.
         #[arg(long)]
-        no_fuse_layers: bool,
+        mode: Option<Mode>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -223,7 +224,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             device,
             precision,
-            no_fuse_layers,
+            mode,
             quiet,
             resume,
         } => {
@@ -238,7 +239,7 @@ fn run(cli: Cli) -> Result<()> {
                     PrecisionArg::F32 => Precision::F32,
                     PrecisionArg::F64 => Precision::F64,
                 }),
-                fuse_layers: no_fuse_layers.then_some(false),
+                mode,
             };
             let problem = load(&file, &options)?;
             // A second Ctrl-C (or a failure to install the handler) falls back to the default.

@@ -350,3 +350,77 @@ pub fn plot_run(run_dir: &Path, problem: &Problem) -> Result<Vec<PathBuf>, PlotE
     }
     Ok(written)
 }
+
+/// One bar per `(label, value)`, e.g. the speed-up of each execution mode (the paper's Table 1
+/// as a chart), with a dashed reference line at `baseline` (such as 1× for the plain run).
+pub fn bar_chart(
+    path: &Path,
+    caption: &str,
+    y_label: &str,
+    bars: &[(String, f64)],
+    baseline: Option<f64>,
+) -> Result<(), PlotError> {
+    ensure_font()?;
+    let top = bars
+        .iter()
+        .map(|b| b.1)
+        .chain(baseline)
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max)
+        * 1.15;
+    let top = if top > 0.0 { top } else { 1.0 };
+    let n = bars.len() as f64;
+    let draw = |root: &DrawingArea<BitMapBackend<'_>, Shift>| -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(caption, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(10)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..n.max(1.0), 0.0..top)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .disable_x_axis()
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                let x = i as f64;
+                Rectangle::new(
+                    [(x + 0.12, 0.0), (x + 0.88, v.max(0.0))],
+                    Palette99::pick(i).to_rgba().filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        let label_style =
+            TextStyle::from(("sans-serif", 18)).pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Center,
+                plotters::style::text_anchor::VPos::Bottom,
+            ));
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (name, v))| {
+                Text::new(
+                    format!("{name}: {v:.2}"),
+                    (i as f64 + 0.5, v.max(0.0) + 0.01 * top),
+                    label_style.clone(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        if let Some(b) = baseline {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, b), (n, b)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())
+    };
+    let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
+    draw(&root).map_err(draw_err(path))
+}

@@ -13,7 +13,9 @@ use pinn_core::config::{
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
 use pinn_core::sampling::{SeededRng, choose, latin_hypercube, rng_from_seed, standard_normal};
-use pinn_core::{DerivativeSet, DeviceKind, Jet, JetNetwork, Partial, Precision, TensorContext};
+use pinn_core::{
+    DerivativeSet, DeviceKind, Jet, JetNetwork, Mode, Partial, Precision, TensorContext,
+};
 use pinn_nn::{Mlp, MlpSpec};
 use pinn_rk::{ButcherTable, stages_for_step};
 use thiserror::Error;
@@ -32,9 +34,6 @@ pub enum ProblemError {
     /// Dataset generation failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Device not available.
-    #[error(transparent)]
-    Device(#[from] DeviceError),
 }
 
 /// How to load a problem: where datasets live and command-line overrides.
@@ -48,8 +47,8 @@ pub struct LoadOptions {
     pub device: Option<DeviceKind>,
     /// Overrides `run.precision`.
     pub precision: Option<Precision>,
-    /// Overrides `run.fuse_layers`.
-    pub fuse_layers: Option<bool>,
+    /// Overrides `run.mode`.
+    pub mode: Option<Mode>,
 }
 
 impl Default for LoadOptions {
@@ -59,7 +58,7 @@ impl Default for LoadOptions {
             seed: None,
             device: None,
             precision: None,
-            fuse_layers: None,
+            mode: None,
         }
     }
 }
@@ -509,15 +508,22 @@ impl Problem {
         if let Some(p) = options.precision {
             config.run.precision = p;
         }
-        if let Some(f) = options.fuse_layers {
-            config.run.fuse_layers = f;
+        if let Some(m) = options.mode {
+            config.run.mode = m;
         }
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: source.to_path_buf(),
             field: field.to_string(),
             message,
         };
-        let ctx = TensorContext::new(config.run.device, config.run.precision)?;
+        let ctx = TensorContext::new(config.run.device, config.run.precision, config.run.mode)
+            .map_err(|e| {
+                let field = match e {
+                    DeviceError::Mode(..) => "run.mode",
+                    DeviceError::Device(..) => "run.device",
+                };
+                invalid(field, e.to_string())
+            })?;
         let symbols = Symbols {
             inputs: config.domain.inputs.clone(),
             outputs: config.network.outputs.clone(),
@@ -652,7 +658,7 @@ impl Problem {
             init: config.network.init,
         };
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
-            .with_fused_layers(config.run.fuse_layers, &ctx);
+            .with_fused_layers(config.run.mode.fuses_layers(), &ctx);
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;

@@ -184,6 +184,23 @@ fn bad_input_gets_named_errors() {
     assert!(msg.contains("bad.toml") && msg.contains("line"), "{msg}");
     let msg = load(&good.replace("inputs = [\"x\"]", "inputs = [\"x\", \"t\"]"));
     assert!(msg.contains("domain.lower"), "{msg}");
+    let msg = load(&good.replace("[run]", "[run]\nmode = \"turbo\""));
+    assert!(
+        msg.contains("bad.toml") && msg.contains("turbo") && msg.contains("graph+fused"),
+        "{msg}"
+    );
+    let msg = load(&good.replace("[run]", "[run]\nmode = \"graph\""));
+    assert!(
+        msg.contains("run.mode") && msg.contains("need the CUDA backend"),
+        "{msg}"
+    );
+    if !cfg!(feature = "cuda") {
+        let msg = load(&good.replace("[run]", "[run]\ndevice = \"cuda\""));
+        assert!(
+            msg.contains("run.device") && msg.contains("--features cuda"),
+            "{msg}"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
     let missing = Problem::from_file(Path::new("does/not/exist.toml"), &LoadOptions::default());
     assert!(matches!(missing, Err(ProblemError::Config(_))));

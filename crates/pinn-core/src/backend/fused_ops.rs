@@ -1,5 +1,6 @@
-//! The fused jet activation as a Burn backend extension: a forward on the `flex` CPU backend
-//! and a hand-written backward registered with Burn's autodiff.
+//! The fused jet layer as a Burn backend extension: `σ` of a stacked jet followed by the next
+//! layer's matrix product, in one op, with a forward on the `flex` CPU backend and a
+//! hand-written backward registered with Burn's autodiff.
 
 use std::sync::Arc;
 
@@ -13,27 +14,31 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::fused::{self, JetActivation, Real, Stacked};
+use crate::matmul::{MatRef, matmul};
 
-/// Backends that run the fused jet activation.
+/// Backends that run the fused jet layer.
 #[backend_extension(Flex, Autodiff)]
-pub trait JetActivationOps: Backend {
-    /// `σ` of the stacked jet `z + bias` (see [`crate::fused`]).
-    fn jet_activation(
+pub trait JetLayerOps: Backend {
+    /// `σ(z + bias) · weight` for a stacked jet `z` (`weight: [width, next]`).
+    fn jet_layer(
         z: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
         program: Arc<JetActivation>,
     ) -> FloatTensor<Self>;
 }
 
-/// Applies the fused activation to a stacked jet `[streams · points, width]` with bias `[1, width]`.
-pub(crate) fn jet_activation(
+/// `σ(z + bias) · weight` on the stacked jet: [`jet_layer`](JetLayerOps::jet_layer).
+pub(crate) fn jet_layer(
     z: Tensor<2>,
     bias: Tensor<2>,
+    weight: Tensor<2>,
     program: &Arc<JetActivation>,
 ) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as JetActivationOps>::jet_activation(
+    Tensor::from_dispatch(<Dispatch as JetLayerOps>::jet_layer(
         z.into_dispatch(),
         bias.into_dispatch(),
+        weight.into_dispatch(),
         program.clone(),
     ))
 }
@@ -58,101 +63,156 @@ fn slice<E: Real + burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[E
     t.as_slice::<E>().unwrap_or(&[])
 }
 
-fn flex_forward(z: FlexTensor, bias: FlexTensor, program: &JetActivation) -> FlexTensor {
-    let (z, bias) = (contiguous(z), contiguous(bias));
-    let shape = shape_of(&z, program);
-    let dims = [shape.points * program.streams(), shape.width];
-    let data = match z.dtype() {
-        DType::F64 => TensorData::new(
-            fused::forward::<f64>(program, shape, slice(&z), slice(&bias)),
-            dims,
-        ),
-        _ => TensorData::new(
-            fused::forward::<f32>(program, shape, slice(&z), slice(&bias)),
-            dims,
-        ),
-    };
-    FlexTensor::from_data(data)
-}
-
-fn flex_backward(
+/// The activated jet `h` and `h · weight`, both kept: `h` is what the backward's weight
+/// gradient needs.
+fn flex_layer_forward(
     z: FlexTensor,
     bias: FlexTensor,
-    grad: FlexTensor,
+    weight: FlexTensor,
     program: &JetActivation,
 ) -> (FlexTensor, FlexTensor) {
-    let (z, bias, grad) = (contiguous(z), contiguous(bias), contiguous(grad));
+    let (z, bias, weight) = (contiguous(z), contiguous(bias), contiguous(weight));
     let shape = shape_of(&z, program);
-    let dims = [shape.points * program.streams(), shape.width];
-    let (gz, gb) = match z.dtype() {
-        DType::F64 => {
-            let (gz, gb) =
-                fused::backward::<f64>(program, shape, slice(&z), slice(&bias), slice(&grad));
-            (
-                TensorData::new(gz, dims),
-                TensorData::new(gb, [1, shape.width]),
-            )
-        }
-        _ => {
-            let (gz, gb) =
-                fused::backward::<f32>(program, shape, slice(&z), slice(&bias), slice(&grad));
-            (
-                TensorData::new(gz, dims),
-                TensorData::new(gb, [1, shape.width]),
-            )
-        }
+    let rows = shape.points * program.streams();
+    let [width, next] = weight.layout().shape().dims::<2>();
+    fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
+        program: &JetActivation,
+        shape: Stacked,
+        (z, bias, weight): (&FlexTensor, &FlexTensor, &FlexTensor),
+        (rows, width, next): (usize, usize, usize),
+    ) -> (TensorData, TensorData) {
+        let h = fused::forward::<E>(program, shape, slice(z), slice(bias));
+        let out = matmul(
+            MatRef::row_major(&h, rows, width),
+            MatRef::row_major(slice::<E>(weight), width, next),
+        );
+        (
+            TensorData::new(h, [rows, width]),
+            TensorData::new(out, [rows, next]),
+        )
+    }
+    let inputs = (&z, &bias, &weight);
+    let dims = (rows, width, next);
+    let (h, out) = match z.dtype() {
+        DType::F64 => run::<f64>(program, shape, inputs, dims),
+        _ => run::<f32>(program, shape, inputs, dims),
     };
-    (FlexTensor::from_data(gz), FlexTensor::from_data(gb))
+    (FlexTensor::from_data(h), FlexTensor::from_data(out))
 }
 
-impl JetActivationOps for Flex {
-    fn jet_activation(z: FlexTensor, bias: FlexTensor, program: Arc<JetActivation>) -> FlexTensor {
-        flex_forward(z, bias, &program)
+/// Gradients of `z`, `bias` and `weight` of `σ(z + bias) · weight` from `grad` of its output.
+fn flex_layer_backward(
+    (z, bias, weight, h): (FlexTensor, FlexTensor, FlexTensor, FlexTensor),
+    grad: FlexTensor,
+    program: &JetActivation,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let grad = contiguous(grad);
+    let shape = shape_of(&z, program);
+    let rows = shape.points * program.streams();
+    let [width, next] = weight.layout().shape().dims::<2>();
+    fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
+        program: &JetActivation,
+        shape: Stacked,
+        (z, bias, weight, h, grad): (
+            &FlexTensor,
+            &FlexTensor,
+            &FlexTensor,
+            &FlexTensor,
+            &FlexTensor,
+        ),
+        (rows, width, next): (usize, usize, usize),
+    ) -> (TensorData, TensorData, TensorData) {
+        let g = MatRef::row_major(slice::<E>(grad), rows, next);
+        let grad_h = matmul(g, MatRef::row_major(slice::<E>(weight), width, next).t());
+        let grad_w = matmul(MatRef::row_major(slice::<E>(h), rows, width).t(), g);
+        let (grad_z, grad_b) = fused::backward::<E>(program, shape, slice(z), slice(bias), &grad_h);
+        (
+            TensorData::new(grad_z, [rows, width]),
+            TensorData::new(grad_b, [1, width]),
+            TensorData::new(grad_w, [width, next]),
+        )
+    }
+    let inputs = (&z, &bias, &weight, &h, &grad);
+    let dims = (rows, width, next);
+    let (gz, gb, gw) = match z.dtype() {
+        DType::F64 => run::<f64>(program, shape, inputs, dims),
+        _ => run::<f32>(program, shape, inputs, dims),
+    };
+    (
+        FlexTensor::from_data(gz),
+        FlexTensor::from_data(gb),
+        FlexTensor::from_data(gw),
+    )
+}
+
+impl JetLayerOps for Flex {
+    fn jet_layer(
+        z: FlexTensor,
+        bias: FlexTensor,
+        weight: FlexTensor,
+        program: Arc<JetActivation>,
+    ) -> FlexTensor {
+        flex_layer_forward(z, bias, weight, &program).1
     }
 }
 
-/// The backward step: gradients of `z` and `bias` from the saved inputs.
+/// The backward step of [`JetLayerOps::jet_layer`].
 #[derive(Debug)]
-struct JetActivationBackward;
+struct JetLayerBackward;
 
-impl Backward<Flex, 2> for JetActivationBackward {
-    type State = (FlexTensor, FlexTensor, Arc<JetActivation>);
+impl Backward<Flex, 3> for JetLayerBackward {
+    /// `z`, `bias`, `weight` (contiguous), the activated jet `h`, and the program.
+    type State = (
+        (FlexTensor, FlexTensor, FlexTensor, FlexTensor),
+        Arc<JetActivation>,
+    );
 
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_z, node_bias] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_z, node_bias, node_weight] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (z, bias, program) = ops.state;
-        let (grad_z, grad_bias) = flex_backward(z, bias, grad, &program);
-        if let Some(node) = node_z {
-            grads.register::<Flex>(node.id, grad_z);
-        }
-        if let Some(node) = node_bias {
-            grads.register::<Flex>(node.id, grad_bias);
+        let (saved, program) = ops.state;
+        let (grad_z, grad_bias, grad_weight) = flex_layer_backward(saved, grad, &program);
+        for (node, grad) in [
+            (node_z, grad_z),
+            (node_bias, grad_bias),
+            (node_weight, grad_weight),
+        ] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, grad);
+            }
         }
     }
 }
 
-impl<C: CheckpointStrategy> JetActivationOps for Autodiff<Flex, C> {
-    fn jet_activation(
+impl<C: CheckpointStrategy> JetLayerOps for Autodiff<Flex, C> {
+    fn jet_layer(
         z: FloatTensor<Self>,
         bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
         program: Arc<JetActivation>,
     ) -> FloatTensor<Self> {
-        match JetActivationBackward
-            .prepare::<C>([z.node(), bias.node()])
+        match JetLayerBackward
+            .prepare::<C>([z.node(), bias.node(), weight.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (z, bias) = (z.primitive().clone(), bias.primitive().clone());
-                let output = flex_forward(z.clone(), bias.clone(), &program);
-                prep.finish((z, bias, program), output)
+                let z = contiguous(z.primitive().clone());
+                let bias = contiguous(bias.primitive().clone());
+                let weight = contiguous(weight.primitive().clone());
+                let (h, output) =
+                    flex_layer_forward(z.clone(), bias.clone(), weight.clone(), &program);
+                prep.finish(((z, bias, weight, h), program), output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(flex_forward(
-                z.into_primitive(),
-                bias.into_primitive(),
-                &program,
-            )),
+            OpsKind::UnTracked(prep) => prep.finish(
+                flex_layer_forward(
+                    z.into_primitive(),
+                    bias.into_primitive(),
+                    weight.into_primitive(),
+                    &program,
+                )
+                .1,
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The only place that names concrete Burn backends: device selection, tensor creation and the
 //! backend implementations of fused operations.
 
+mod cuda;
 mod fused_ops;
 
 use std::sync::Arc;
@@ -43,45 +44,149 @@ impl Precision {
     }
 }
 
-/// The requested device is not available in this build or on this machine.
-#[derive(Debug, Error)]
-#[error("device `{0:?}` is not available: {1}")]
-pub struct DeviceError(pub DeviceKind, pub String);
+/// How a training step is executed: the acceleration modes of the paper's Table 1.
+///
+/// `Eager` is the plain reference (every jet rule and its backward as separate tensor ops, and
+/// on CUDA no kernel fusion). `Fused` runs each hidden layer as one fused jet operation where the
+/// device has one, and on CUDA lets Burn fuse the remaining element-wise work (our stand-in for
+/// PyTorch's JIT). Mixed precision and graph replay need the CUDA backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Mode {
+    /// Op by op, no fusion.
+    #[serde(rename = "eager")]
+    Eager,
+    /// Fused jet layers and backend kernel fusion.
+    #[default]
+    #[serde(rename = "fused")]
+    Fused,
+    /// Half-precision matrix work, `f32` losses and optimiser state.
+    #[serde(rename = "amp")]
+    Amp,
+    /// One captured training step replayed every iteration.
+    #[serde(rename = "graph")]
+    Graph,
+    /// Graph replay with mixed precision.
+    #[serde(rename = "graph+amp")]
+    GraphAmp,
+    /// Graph replay of the fused step.
+    #[serde(rename = "graph+fused")]
+    GraphFused,
+}
 
-/// A device plus the dtype every tensor of a run is created with.
+impl Mode {
+    /// Every mode, in the order of the paper's tables.
+    pub const ALL: [Mode; 6] = [
+        Mode::Eager,
+        Mode::Fused,
+        Mode::Amp,
+        Mode::Graph,
+        Mode::GraphAmp,
+        Mode::GraphFused,
+    ];
+
+    /// The name used in problem files, on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Eager => "eager",
+            Mode::Fused => "fused",
+            Mode::Amp => "amp",
+            Mode::Graph => "graph",
+            Mode::GraphAmp => "graph+amp",
+            Mode::GraphFused => "graph+fused",
+        }
+    }
+
+    /// Whether the network runs its hidden layers as fused jet operations.
+    pub fn fuses_layers(self) -> bool {
+        matches!(self, Mode::Fused | Mode::GraphFused)
+    }
+
+    /// Why `kind` cannot run this mode, or `None` when it can.
+    pub fn unavailable_on(self, kind: DeviceKind) -> Option<&'static str> {
+        match (self, kind) {
+            (Mode::Eager | Mode::Fused, _) => None,
+            (_, DeviceKind::Cpu) => Some("mixed precision and graph replay need the CUDA backend"),
+            (_, DeviceKind::Cuda) => {
+                Some("mixed precision and graph replay are not implemented yet")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Mode::ALL.iter().map(|m| m.name()).collect();
+                format!("unknown mode `{s}` (expected one of {})", names.join(", "))
+            })
+    }
+}
+
+/// The requested device or mode is not available in this build or on this machine.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    /// The device cannot be opened.
+    #[error("device `{0:?}` is not available: {1}")]
+    Device(DeviceKind, String),
+    /// The device cannot run the mode.
+    #[error("mode `{0}` is not available on device `{1:?}`: {2}")]
+    Mode(Mode, DeviceKind, &'static str),
+}
+
+/// A device plus the dtype every tensor of a run is created with, and the mode it runs in.
 #[derive(Clone, Debug)]
 pub struct TensorContext {
     kind: DeviceKind,
     device: Device,
     precision: Precision,
+    mode: Mode,
 }
 
 impl TensorContext {
-    /// Opens a device with autodiff enabled (one level of reverse mode).
-    pub fn new(kind: DeviceKind, precision: Precision) -> Result<Self, DeviceError> {
+    /// Opens a device with autodiff enabled (one level of reverse mode) for a mode.
+    ///
+    /// On CUDA the first device opened in a process fixes whether Burn fuses kernels: `eager`
+    /// switches fusion off, every other mode leaves it on.
+    pub fn new(kind: DeviceKind, precision: Precision, mode: Mode) -> Result<Self, DeviceError> {
+        if let Some(why) = mode.unavailable_on(kind) {
+            return Err(DeviceError::Mode(mode, kind, why));
+        }
         let device = match kind {
             DeviceKind::Cpu => Device::flex(),
-            DeviceKind::Cuda => {
-                return Err(DeviceError(
-                    kind,
-                    "this build has no CUDA support (rebuild with `--features cuda`)".into(),
-                ));
-            }
+            DeviceKind::Cuda => cuda::open(mode).map_err(|why| DeviceError::Device(kind, why))?,
         };
         Ok(Self {
             kind,
             device: device.autodiff(),
             precision,
+            mode,
         })
     }
 
-    /// The CPU device in the given precision.
+    /// The CPU device in the given precision, in the default (`fused`) mode.
     pub fn cpu(precision: Precision) -> Self {
         Self {
             kind: DeviceKind::Cpu,
             device: Device::flex().autodiff(),
             precision,
+            mode: Mode::default(),
         }
+    }
+
+    /// The mode this context runs in.
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// The kind of device.
@@ -89,7 +194,7 @@ impl TensorContext {
         self.kind
     }
 
-    /// Whether this device runs the fused jet activation ([`jet_activation`]).
+    /// Whether this device runs the fused jet layer ([`jet_layer`]).
     pub fn has_fused_jets(&self) -> bool {
         matches!(self.kind, DeviceKind::Cpu)
     }
@@ -123,12 +228,18 @@ impl TensorContext {
     }
 }
 
-/// The fused jet activation (see [`crate::fused`]): `σ` of the stacked jet `z + bias`, with
-/// `z: [streams · points, width]` and `bias: [1, width]` added to the value rows.
+/// The fused jet layer: the jet activation `σ(z + bias)` of a stacked jet `z: [streams · points,
+/// width]` (see [`crate::fused`]) followed by the product with the next layer's `weight: [width,
+/// next]`, as one operation with one hand-written backward.
 ///
 /// Only for tensors on a device whose [`TensorContext::has_fused_jets`] is true.
-pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation>) -> Tensor<2> {
-    fused_ops::jet_activation(z, bias, program)
+pub fn jet_layer(
+    z: Tensor<2>,
+    bias: Tensor<2>,
+    weight: Tensor<2>,
+    program: &Arc<JetActivation>,
+) -> Tensor<2> {
+    fused_ops::jet_layer(z, bias, weight, program)
 }
 
 /// Reads a tensor back to the host as `f64` values (row-major).

@@ -1,0 +1,334 @@
+//! `pinn-bench` (what `just bench` runs): times every shipped problem in every execution mode the
+//! device has, each (problem, mode) pair in a fresh process, and writes the paper's tables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use pinn::{DeviceKind, Mode, Silent, Trainer};
+use pinn_bench::{
+    BenchResults, Measurement, PROBLEMS, ReferenceTiming, load_problem_on, median, time_steps,
+    workspace_root,
+};
+
+/// Same allocator as the `pinn` binary, so timings match real runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "pinn-bench",
+    about = "Training-step benchmarks and the paper's Table 1"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    table: TableArgs,
+}
+
+#[derive(clap::Args)]
+struct TableArgs {
+    /// Device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Problems (file stems); all eight by default.
+    #[arg(long, value_delimiter = ',')]
+    problems: Vec<String>,
+    /// Modes; all by default (those the device lacks show as n/a).
+    #[arg(long, value_delimiter = ',')]
+    modes: Vec<Mode>,
+    /// Untimed iterations first (kernel compilation, autotuning, allocator warm-up).
+    #[arg(long, default_value_t = 10)]
+    warmup: usize,
+    /// Timed iterations; the median is reported.
+    #[arg(long, default_value_t = 30)]
+    iters: usize,
+    /// Also train each problem to its full budget and report its errors (hours on a CPU).
+    #[arg(long)]
+    full: bool,
+    /// Also time the PyTorch reference steps (benches/reference/step.py) with this Python.
+    #[arg(long, value_name = "PYTHON")]
+    reference: Option<PathBuf>,
+    /// Output folder for `bench.md`, `bench.json` and `table1.png`.
+    #[arg(long, default_value = "runs/bench")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Sub {
+    /// Time one problem in one mode in this process and print the measurement as JSON (what the
+    /// table run starts once per pair).
+    Measure {
+        /// Problem file stem.
+        #[arg(long)]
+        problem: String,
+        /// Mode.
+        #[arg(long)]
+        mode: Mode,
+        /// Device.
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: DeviceArg,
+        /// Untimed iterations.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Timed iterations.
+        #[arg(long, default_value_t = 30)]
+        iters: usize,
+        /// Train to the full budget afterwards and record the errors.
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    fn kind(self) -> DeviceKind {
+        match self {
+            DeviceArg::Cpu => DeviceKind::Cpu,
+            DeviceArg::Cuda => DeviceKind::Cuda,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            DeviceArg::Cpu => "cpu",
+            DeviceArg::Cuda => "cuda",
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Sub::Measure {
+            problem,
+            mode,
+            device,
+            warmup,
+            iters,
+            full,
+        }) => {
+            let m = measure(&problem, mode, device.kind(), warmup, iters, full)?;
+            println!("{}", serde_json::to_string(&m)?);
+            Ok(())
+        }
+        None => table(&cli.table),
+    }
+}
+
+/// Times one pair in this process.
+fn measure(
+    name: &str,
+    mode: Mode,
+    device: DeviceKind,
+    warmup: usize,
+    iters: usize,
+    full: bool,
+) -> Result<Measurement> {
+    let problem =
+        load_problem_on(name, device, mode).with_context(|| format!("loading problem {name}"))?;
+    let times = time_steps(&problem, warmup, iters);
+    let mut errors = BTreeMap::new();
+    if full {
+        let out = std::env::temp_dir().join(format!("pinn-bench-{name}-{mode}"));
+        let iterations = problem.config().optimizer.iterations;
+        let trained = Trainer::new(&problem)
+            .run(iterations, &out, &mut Silent)
+            .with_context(|| format!("training {name}"))?;
+        let evaluation = &trained.report.evaluation;
+        errors.extend(evaluation.relative_l2.clone());
+        for (k, u) in &evaluation.unknowns {
+            if let Some(e) = u.relative_error {
+                errors.insert(k.clone(), e);
+            }
+        }
+    }
+    Ok(Measurement {
+        problem: name.to_string(),
+        mode,
+        device,
+        median_ms: Some(median(&times)),
+        iterations: iters,
+        errors,
+        unavailable: None,
+    })
+}
+
+/// Runs every (problem, mode) pair in its own process, then writes the tables.
+fn table(args: &TableArgs) -> Result<()> {
+    let device = args.device.kind();
+    let problems: Vec<String> = if args.problems.is_empty() {
+        PROBLEMS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.problems.clone()
+    };
+    for p in &problems {
+        if !PROBLEMS.contains(&p.as_str()) {
+            bail!(
+                "unknown problem `{p}` (expected one of {})",
+                PROBLEMS.join(", ")
+            );
+        }
+    }
+    let modes: Vec<Mode> = if args.modes.is_empty() {
+        Mode::ALL.to_vec()
+    } else {
+        args.modes.clone()
+    };
+    let exe = std::env::current_exe().context("locating the pinn-bench binary")?;
+    let mut results = BenchResults::default();
+    for p in &problems {
+        for &mode in &modes {
+            let m = match mode.unavailable_on(device) {
+                Some(why) => unavailable(p, mode, device, why.to_string()),
+                None => {
+                    eprint!("{p} / {mode} ... ");
+                    let m = measure_in_child(&exe, p, mode, args)
+                        .unwrap_or_else(|e| unavailable(p, mode, device, format!("failed: {e:#}")));
+                    match m.median_ms {
+                        Some(t) => eprintln!("{t:.2} ms"),
+                        None => eprintln!("n/a"),
+                    }
+                    m
+                }
+            };
+            results.measurements.push(m);
+        }
+        if let Some(python) = &args.reference {
+            for reference_mode in reference_modes(device) {
+                match time_reference(python, p, reference_mode, args) {
+                    Ok(r) => {
+                        eprintln!("{p} / PyTorch {reference_mode}: {:.2} ms", r.median_ms);
+                        results.reference.push(r);
+                    }
+                    Err(e) => eprintln!("{p} / PyTorch {reference_mode}: {e:#}"),
+                }
+            }
+        }
+    }
+    write_outputs(&results, device, &args.out)
+}
+
+fn unavailable(problem: &str, mode: Mode, device: DeviceKind, why: String) -> Measurement {
+    Measurement {
+        problem: problem.to_string(),
+        mode,
+        device,
+        median_ms: None,
+        iterations: 0,
+        errors: BTreeMap::new(),
+        unavailable: Some(why),
+    }
+}
+
+fn measure_in_child(
+    exe: &Path,
+    problem: &str,
+    mode: Mode,
+    args: &TableArgs,
+) -> Result<Measurement> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["measure", "--problem", problem, "--mode", mode.name()])
+        .args(["--device", args.device.name()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--iters", &args.iters.to_string()]);
+    if args.full {
+        cmd.arg("--full");
+    }
+    let output = cmd.output().context("starting the measurement process")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("(no message)");
+        bail!("{last}");
+    }
+    let line = stdout
+        .lines()
+        .last()
+        .context("the measurement process printed nothing")?;
+    serde_json::from_str(line).context("reading the measurement")
+}
+
+/// The PyTorch modes compared against on a device: plain eager, plus CUDA graphs on a GPU.
+fn reference_modes(device: DeviceKind) -> &'static [&'static str] {
+    match device {
+        DeviceKind::Cpu => &["eager"],
+        DeviceKind::Cuda => &["eager", "graph"],
+    }
+}
+
+fn time_reference(
+    python: &Path,
+    problem: &str,
+    mode: &str,
+    args: &TableArgs,
+) -> Result<ReferenceTiming> {
+    let script = workspace_root().join("benches/reference/step.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args(["--problem", problem, "--mode", mode, "--json"])
+        .args(["--device", args.device.name()])
+        .args(["--warmup", &args.warmup.to_string()])
+        .args(["--steps", &args.iters.to_string()])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        bail!("{}", stderr.lines().last().unwrap_or("(no message)"));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .context("the reference printed nothing")?;
+    serde_json::from_str(line).context("reading the reference timing")
+}
+
+fn write_outputs(results: &BenchResults, device: DeviceKind, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let markdown = results.markdown(device);
+    let md_path = out.join("bench.md");
+    std::fs::write(&md_path, &markdown)
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    let json_path = out.join("bench.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(results)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    let bars: Vec<(String, f64)> = results
+        .table1()
+        .into_iter()
+        .filter(|row| row.problems > 0)
+        .map(|row| (row.mode.to_string(), row.mean))
+        .collect();
+    let png_path = out.join("table1.png");
+    if let Err(e) = pinn::plot::bar_chart(
+        &png_path,
+        "average speed-up over eager",
+        "speed-up",
+        &bars,
+        Some(1.0),
+    ) {
+        eprintln!("warning: no chart: {e}");
+    }
+    println!("{markdown}");
+    eprintln!(
+        "wrote {}, {} and {}",
+        md_path.display(),
+        json_path.display(),
+        png_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Dense matrix products for the fused CPU layer kernels, on the `gemm` crate (the kernels Burn's
+//! `flex` backend also uses), written straight into the buffer that becomes the output tensor:
+//! no zero-filled scratch, no realigning copy, and transposes as strides instead of copies.
+#![allow(unsafe_code)] // the one call into `gemm::gemm`, whose bounds are checked just before it
+
+use crate::fused::Real;
+
+/// A read-only matrix view over a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct MatRef<'a, E> {
+    data: &'a [E],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a, E> MatRef<'a, E> {
+    /// A row-major `rows × cols` matrix.
+    ///
+    /// # Panics
+    /// When `data` holds fewer than `rows · cols` elements.
+    pub fn row_major(data: &'a [E], rows: usize, cols: usize) -> Self {
+        assert!(
+            data.len() >= rows * cols,
+            "matrix view of {rows}×{cols} over {} elements",
+            data.len()
+        );
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, as a view of the same elements.
+    pub fn t(self) -> Self {
+        Self {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// Below this many multiply-adds a product runs on one thread (as in Burn's `flex`).
+const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+
+/// `lhs · rhs` as a new row-major matrix.
+///
+/// # Panics
+/// When the inner dimensions differ.
+pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
+    assert_eq!(
+        lhs.cols, rhs.rows,
+        "matmul of {}×{} by {}×{}",
+        lhs.rows, lhs.cols, rhs.rows, rhs.cols
+    );
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    let mut dst = vec![E::default(); m * n];
+    if m == 0 || n == 0 || k == 0 {
+        return dst;
+    }
+    // Both views were built by `row_major` (and `t`), so their largest index is in bounds.
+    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: `dst` holds `m · n` elements written at `i · n + j` for `i < m`, `j < n`; `lhs`
+    // is read at `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for
+    // `p < k`, `j < n`, all inside their slices by the assertion in `row_major` (which `t`
+    // preserves). The three buffers do not overlap: `dst` is a fresh allocation.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            E::of(0.0),
+            E::of(1.0),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+    dst
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                c[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        c
+    }
+
+    fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+        let mut t = vec![0.0; a.len()];
+        for i in 0..rows {
+            for j in 0..cols {
+                t[j * rows + i] = a[i * cols + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn products_and_transposed_products_match_the_definition() {
+        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (300, 20, 20), (257, 190, 200)] {
+            let a: Vec<f64> = (0..m * k).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
+            let want = naive(&a, &b, m, k, n);
+            let got = matmul(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+            assert_eq!(got, want, "{m}×{k}·{k}×{n}");
+            // aᵀ stored, viewed transposed; and b stored transposed, viewed transposed.
+            let at = transpose(&a, m, k);
+            let bt = transpose(&b, k, n);
+            let got = matmul(
+                MatRef::row_major(&at, k, m).t(),
+                MatRef::row_major(&bt, n, k).t(),
+            );
+            assert_eq!(got, want, "transposed views {m}×{k}·{k}×{n}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul of")]
+    fn mismatched_inner_dimensions_are_refused() {
+        let a = [1.0_f64; 6];
+        let _ = matmul(MatRef::row_major(&a, 2, 3), MatRef::row_major(&a, 2, 3));
+    }
+}
