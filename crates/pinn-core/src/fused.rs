@@ -9,6 +9,8 @@
 //! over plain slices, multi-threaded over points. Backends wire the kernels into Burn (see the
 //! `backend` module); [`crate::jet::Jet::compose`] stays the reference this is tested against.
 
+use std::mem::MaybeUninit;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -270,6 +272,9 @@ struct Scratch<E> {
     pre: Vec<E>,
     prod: Vec<E>,
     weight: Vec<E>,
+    /// One accumulator block per stream: results are summed here, in cache, and then written
+    /// once into the (uninitialised) output.
+    acc: Vec<Vec<E>>,
     polynomials: Vec<Vec<E>>,
 }
 
@@ -280,6 +285,7 @@ impl<E: Real> Scratch<E> {
             pre: vec![E::default(); block],
             prod: vec![E::default(); block],
             weight: vec![E::default(); block],
+            acc: vec![vec![E::default(); block]; program.streams],
             polynomials: program
                 .polynomials
                 .iter()
@@ -397,7 +403,7 @@ fn forward_task<E: Real>(
     z: &[E],
     bias: &[E],
     start: usize,
-    outs: &mut [&mut [E]],
+    outs: &mut [&mut [MaybeUninit<E>]],
 ) {
     let per_stream = shape.per_stream();
     let len = outs[0].len();
@@ -408,20 +414,21 @@ fn forward_task<E: Real>(
         let m = block.min(len - offset);
         let at = start + offset;
         scratch.derivatives(program.activation, program.max_order, &z[at..at + m], bias);
-        outs[0][offset..offset + m].copy_from_slice(&scratch.d[0][..m]);
+        outs[0][offset..offset + m].write_copy_of_slice(&scratch.d[0][..m]);
         for (s, terms) in program.terms.iter().enumerate() {
-            let out = &mut outs[s + 1][offset..offset + m];
-            out.iter_mut().for_each(|o| *o = E::default());
+            let acc = &mut scratch.acc[0][..m];
+            acc.fill(E::default());
             for term in terms {
                 let factors = term.factors(z, per_stream, at, m);
                 accumulate(
-                    out,
+                    acc,
                     E::of(term.count),
                     &scratch.d[factors.len()],
                     &factors,
                     &mut scratch.prod,
                 );
             }
+            outs[s + 1][offset..offset + m].write_copy_of_slice(acc);
         }
         offset += m;
     }
@@ -437,7 +444,7 @@ fn backward_task<E: Real>(
     bias: &[E],
     grad: &[E],
     start: usize,
-    outs: &mut [&mut [E]],
+    outs: &mut [&mut [MaybeUninit<E>]],
 ) -> Vec<E> {
     let per_stream = shape.per_stream();
     let len = outs[0].len();
@@ -456,17 +463,15 @@ fn backward_task<E: Real>(
             bias,
         );
         // Value: g0 · σ'.
-        for ((o, g), d1) in outs[0][offset..offset + m]
+        for ((o, g), d1) in scratch.acc[0][..m]
             .iter_mut()
             .zip(&grad[at..at + m])
             .zip(&scratch.d[1][..m])
         {
             *o = *g * *d1;
         }
-        for out in outs.iter_mut().skip(1) {
-            out[offset..offset + m]
-                .iter_mut()
-                .for_each(|o| *o = E::default());
+        for acc in scratch.acc.iter_mut().skip(1) {
+            acc[..m].fill(E::default());
         }
         for (s, terms) in program.terms.iter().enumerate() {
             let g = &grad[(s + 1) * per_stream + at..(s + 1) * per_stream + at + m];
@@ -482,7 +487,7 @@ fn backward_task<E: Real>(
                 with_weight.push(&scratch.weight[..m]);
                 with_weight.extend(factors.iter().copied());
                 accumulate(
-                    &mut outs[0][offset..offset + m],
+                    &mut scratch.acc[0][..m],
                     one,
                     &scratch.d[k + 1],
                     &with_weight,
@@ -500,7 +505,7 @@ fn backward_task<E: Real>(
                         .map(|(_, f)| *f)
                         .collect();
                     accumulate(
-                        &mut outs[term.blocks[j]][offset..offset + m],
+                        &mut scratch.acc[term.blocks[j]][..m],
                         one,
                         &scratch.weight,
                         &others,
@@ -509,10 +514,13 @@ fn backward_task<E: Real>(
                 }
             }
         }
-        for row in outs[0][offset..offset + m].chunks(shape.width) {
+        for row in scratch.acc[0][..m].chunks(shape.width) {
             for (b, g) in bias_grad.iter_mut().zip(row) {
                 *b += *g;
             }
+        }
+        for (out, acc) in outs.iter_mut().zip(&scratch.acc) {
+            out[offset..offset + m].write_copy_of_slice(&acc[..m]);
         }
         offset += m;
     }
@@ -539,17 +547,39 @@ fn split_tasks<E>(out: &mut [E], shape: Stacked, streams: usize) -> (usize, Vec<
 /// `z` is `[streams · points, width]` row-major, `bias` is `[width]`.
 pub fn forward<E: Real>(program: &JetActivation, shape: Stacked, z: &[E], bias: &[E]) -> Vec<E> {
     let streams = program.streams;
-    debug_assert_eq!(z.len(), streams * shape.per_stream());
-    let mut out = vec![E::default(); z.len()];
-    if shape.per_stream() == 0 {
-        return out;
+    assert_eq!(z.len(), streams * shape.per_stream(), "stacked jet shape");
+    debug_assert_eq!(program.terms.len() + 1, streams);
+    let fill = |out: &mut [MaybeUninit<E>]| {
+        let (chunk, groups) = split_tasks(out, shape, streams);
+        groups
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut outs)| forward_task(program, shape, z, bias, t * chunk, &mut outs));
+    };
+    // SAFETY: `split_tasks` hands out every element of the `streams · per_stream` buffer, and
+    // `forward_task` writes each element of every range it is given: the value stream from the
+    // activation and each other stream (one per program term list) from its accumulator.
+    #[allow(unsafe_code)]
+    unsafe {
+        written_by(z.len(), fill).0
     }
-    let (chunk, groups) = split_tasks(&mut out, shape, streams);
-    groups
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(t, mut outs)| forward_task(program, shape, z, bias, t * chunk, &mut outs));
-    out
+}
+
+/// A buffer of `len` elements initialised by `fill`, with no zero-filling first (the outputs
+/// here are large and every element is written by the kernels anyway).
+///
+/// # Safety
+/// `fill` must initialise every element of the slice it is given (or panic).
+#[allow(unsafe_code)]
+unsafe fn written_by<E, R>(
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<E>]) -> R,
+) -> (Vec<E>, R) {
+    let mut out = Vec::with_capacity(len);
+    let result = fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: the first `len` elements were initialised by `fill`, as the caller guarantees.
+    unsafe { out.set_len(len) };
+    (out, result)
 }
 
 /// Fused backward: gradients with respect to `z` (stacked like it) and to `bias`, given the
@@ -562,25 +592,30 @@ pub fn backward<E: Real>(
     grad: &[E],
 ) -> (Vec<E>, Vec<E>) {
     let streams = program.streams;
-    let mut out = vec![E::default(); z.len()];
-    if shape.per_stream() == 0 {
-        return (out, vec![E::default(); shape.width]);
+    assert_eq!(z.len(), streams * shape.per_stream(), "stacked jet shape");
+    assert_eq!(grad.len(), z.len(), "gradient shape");
+    let fill = |out: &mut [MaybeUninit<E>]| {
+        let (chunk, groups) = split_tasks(out, shape, streams);
+        groups
+            .into_par_iter()
+            .enumerate()
+            .map(|(t, mut outs)| backward_task(program, shape, z, bias, grad, t * chunk, &mut outs))
+            .reduce(
+                || vec![E::default(); shape.width],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                    a
+                },
+            )
+    };
+    // SAFETY: `split_tasks` hands out every element of the buffer, and `backward_task` writes
+    // each element of every range it is given, all streams from their accumulators.
+    #[allow(unsafe_code)]
+    unsafe {
+        written_by(z.len(), fill)
     }
-    let (chunk, groups) = split_tasks(&mut out, shape, streams);
-    let bias_grad = groups
-        .into_par_iter()
-        .enumerate()
-        .map(|(t, mut outs)| backward_task(program, shape, z, bias, grad, t * chunk, &mut outs))
-        .reduce(
-            || vec![E::default(); shape.width],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    *x += y;
-                }
-                a
-            },
-        );
-    (out, bias_grad)
 }
 
 #[cfg(test)]

@@ -71,10 +71,11 @@ pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
         lhs.rows, lhs.cols, rhs.rows, rhs.cols
     );
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    let mut dst = vec![E::default(); m * n];
     if m == 0 || n == 0 || k == 0 {
-        return dst;
+        return vec![E::default(); m * n];
     }
+    // Not zero-filled: with `read_dst = false` gemm writes every element of `dst`.
+    let mut dst = Vec::with_capacity(m * n);
     // Both views were built by `row_major` (and `t`), so their largest index is in bounds.
     let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
         gemm::Parallelism::Rayon(0)
@@ -84,7 +85,9 @@ pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
     // SAFETY: `dst` holds `m · n` elements written at `i · n + j` for `i < m`, `j < n`; `lhs`
     // is read at `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for
     // `p < k`, `j < n`, all inside their slices by the assertion in `row_major` (which `t`
-    // preserves). The three buffers do not overlap: `dst` is a fresh allocation.
+    // preserves). The three buffers do not overlap: `dst` is a fresh allocation of capacity
+    // `m · n`. With `read_dst = false` (and `k > 0`) gemm stores all `m · n` elements without
+    // reading them, so the length can then be set.
     unsafe {
         gemm::gemm(
             m,
@@ -107,6 +110,7 @@ pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
             false,
             parallelism,
         );
+        dst.set_len(m * n);
     }
     dst
 }

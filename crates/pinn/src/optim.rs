@@ -5,6 +5,11 @@ use pinn_core::config::OptimizerConfig;
 
 /// Adam (Kingma & Ba) with PyTorch's update rule:
 /// `p ← p − lr · m̂ / (√v̂ + ε)`, `m̂ = m / (1 − β₁ᵗ)`, `v̂ = v / (1 − β₂ᵗ)`.
+///
+/// The step count `t` lives on the device as well as on the host, and the bias corrections are
+/// computed from it there (`β^t = exp(t ln β)`): a recorded training step then replays with the
+/// right corrections instead of freezing the ones of the step it was recorded at (which is what
+/// host scalars would do under graph capture).
 #[derive(Clone, Debug)]
 pub struct Adam {
     lr: f64,
@@ -12,8 +17,15 @@ pub struct Adam {
     beta2: f64,
     epsilon: f64,
     step: u64,
+    /// `step` as a `[1, 1]` tensor on the parameters' device (none without parameters).
+    step_on_device: Option<Tensor<2>>,
     first: Vec<Tensor<2>>,
     second: Vec<Tensor<2>>,
+}
+
+/// A `[1, 1]` tensor holding `value` on the device and in the dtype of `like`.
+fn scalar_like(like: Option<&Tensor<2>>, value: f64) -> Option<Tensor<2>> {
+    like.map(|t| t.clone().slice([0..1, 0..1]).zeros_like().add_scalar(value))
 }
 
 impl Adam {
@@ -25,6 +37,7 @@ impl Adam {
             beta2: config.beta2,
             epsilon: config.epsilon,
             step: 0,
+            step_on_device: scalar_like(params.first(), 0.0),
             first: params.iter().map(Tensor::zeros_like).collect(),
             second: params.iter().map(Tensor::zeros_like).collect(),
         }
@@ -38,6 +51,7 @@ impl Adam {
     /// Restores a state saved with [`Adam::state`].
     pub fn restore(&mut self, step: u64, first: Vec<Tensor<2>>, second: Vec<Tensor<2>>) {
         self.step = step;
+        self.step_on_device = scalar_like(first.first(), step as f64);
         self.first = first;
         self.second = second;
     }
@@ -50,11 +64,28 @@ impl Adam {
     /// Applies one update; `grads[i]` is the gradient of `params[i]`.
     pub fn update(&mut self, params: &mut [Tensor<2>], grads: Vec<Tensor<2>>) {
         self.step += 1;
-        let t = self.step as i32;
-        let bias1 = 1.0 - self.beta1.powi(t);
-        let bias2 = 1.0 - self.beta2.powi(t);
-        let step_size = self.lr / bias1;
-        let inv_sqrt_bias2 = 1.0 / bias2.sqrt();
+        let Some(t) = self.step_on_device.take() else {
+            return;
+        };
+        let t = t.add_scalar(1.0);
+        self.step_on_device = Some(t.clone());
+        // lr / (1 − β₁ᵗ) and 1 / √(1 − β₂ᵗ), as [1, 1] tensors broadcast over each parameter.
+        let step_size = t
+            .clone()
+            .mul_scalar(self.beta1.ln())
+            .exp()
+            .neg()
+            .add_scalar(1.0)
+            .recip()
+            .mul_scalar(self.lr);
+        let inv_sqrt_bias2 = t
+            .clone()
+            .mul_scalar(self.beta2.ln())
+            .exp()
+            .neg()
+            .add_scalar(1.0)
+            .sqrt()
+            .recip();
         for (i, g) in grads.into_iter().enumerate() {
             let m = self.first[i]
                 .clone()
@@ -67,13 +98,48 @@ impl Adam {
             let denom = v
                 .clone()
                 .sqrt()
-                .mul_scalar(inv_sqrt_bias2)
+                .mul(inv_sqrt_bias2.clone())
                 .add_scalar(self.epsilon);
             params[i] = params[i]
                 .clone()
-                .sub(m.clone().div(denom).mul_scalar(step_size));
+                .sub(m.clone().div(denom).mul(step_size.clone()));
             self.first[i] = m;
             self.second[i] = v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pinn_core::{Precision, TensorContext};
+
+    /// The update against PyTorch's rule with host-side bias corrections, over several steps of
+    /// a fixed gradient sequence.
+    #[test]
+    fn device_bias_corrections_match_the_host_formula() {
+        let ctx = TensorContext::cpu(Precision::F64);
+        let config = OptimizerConfig::default();
+        let start = [0.3, -1.2, 2.0, 0.01];
+        let mut params = vec![ctx.matrix(&start, 2, 2)];
+        let mut adam = Adam::new(&config, &params);
+        let (mut p, mut m, mut v) = (start.to_vec(), [0.0; 4], [0.0; 4]);
+        for t in 1..=25 {
+            let g: Vec<f64> = (0..4).map(|i| ((t * 7 + i * 3) % 5) as f64 - 2.0).collect();
+            adam.update(&mut params, vec![ctx.matrix(&g, 2, 2)]);
+            let (b1, b2) = (config.beta1, config.beta2);
+            for i in 0..4 {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let m_hat = m[i] / (1.0 - b1.powi(t));
+                let v_hat = v[i] / (1.0 - b2.powi(t));
+                p[i] -= config.lr * m_hat / (v_hat.sqrt() + config.epsilon);
+            }
+        }
+        let got = pinn_core::backend::to_vec(&params[0]);
+        for (g, w) in got.iter().zip(&p) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs {p:?}");
+        }
+        assert_eq!(adam.steps(), 25);
     }
 }
