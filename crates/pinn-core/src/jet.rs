@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 
 use crate::partial::{DerivativeSet, Partial};
 
@@ -226,12 +226,24 @@ impl Jet {
 
     /// Affine map `value · weight + bias`; derivative streams are multiplied by `weight` only.
     pub fn affine(&self, weight: &Tensor<2>, bias: &Tensor<2>) -> Jet {
+        self.affine_in(weight, bias, None)
+    }
+
+    /// [`Jet::affine`] with the matrix products computed in `compute` (e.g. bf16 for mixed
+    /// precision) and their results cast back; the bias and everything after stay in the
+    /// jet's own precision.
+    pub fn affine_in(
+        &self,
+        weight: &Tensor<2>,
+        bias: &Tensor<2>,
+        compute: Option<FloatDType>,
+    ) -> Jet {
         Jet {
-            value: self.value.clone().matmul(weight.clone()).add(bias.clone()),
+            value: matmul_in(self.value.clone(), weight.clone(), compute).add(bias.clone()),
             streams: self
                 .streams
                 .iter()
-                .map(|(p, t)| (*p, t.clone().matmul(weight.clone())))
+                .map(|(p, t)| (*p, matmul_in(t.clone(), weight.clone(), compute)))
                 .collect(),
             set: self.set.clone(),
         }
@@ -594,6 +606,19 @@ pub fn sigmoid_derivatives(s: Tensor<2>, order: usize) -> Vec<Tensor<2>> {
         out.push(p.clone().mul(q).mul(q2.sub(p.mul_scalar(8.0))));
     }
     out
+}
+
+/// `lhs · rhs`, computed in `compute` when given (both operands cast to it, the product cast
+/// back to `lhs`'s dtype); the casts are differentiable, so gradients flow in the original
+/// precision.
+pub fn matmul_in(lhs: Tensor<2>, rhs: Tensor<2>, compute: Option<FloatDType>) -> Tensor<2> {
+    match compute {
+        Some(dtype) => {
+            let original = lhs.dtype();
+            lhs.cast(dtype).matmul(rhs.cast(dtype)).cast(original)
+        }
+        None => lhs.matmul(rhs),
+    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{FloatDType, Tensor, TensorData};
 use pinn_core::backend::jet_layer;
 use pinn_core::config::{Activation, Init};
 use pinn_core::fused::{FusedActivation, JetActivation};
+use pinn_core::jet::matmul_in;
 use pinn_core::sampling::{SeededRng, standard_normal};
 use pinn_core::{DerivativeSet, Jet, JetNetwork, Partial, TensorContext};
 use rand::Rng;
@@ -41,6 +42,9 @@ pub struct Mlp {
     fused: Option<FusedActivation>,
     /// Compiled fused rules, one per derivative set seen.
     programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
+    /// Precision of the matrix products when it differs from the parameters' (mixed
+    /// precision: bf16).
+    matmul_dtype: Option<FloatDType>,
 }
 
 impl Mlp {
@@ -74,7 +78,20 @@ impl Mlp {
             scale,
             fused: FusedActivation::of(spec.activation).filter(|_| ctx.has_fused_jets()),
             programs: Arc::default(),
+            matmul_dtype: None,
         }
+    }
+
+    /// Mixed precision: the matrix products of the (op-by-op) forward pass in bf16, with
+    /// activations, derivative rules, losses and the optimiser in the parameters' precision.
+    /// bf16 keeps f32's exponent range, so no loss scaling is needed. Turns the fused layers
+    /// off, which compute in the parameters' precision.
+    pub fn with_half_matmuls(mut self, on: bool) -> Self {
+        self.matmul_dtype = on.then_some(FloatDType::BF16);
+        if on {
+            self.fused = None;
+        }
+        self
     }
 
     /// Turns the fused layer path off (the op-by-op reference) or back on where available.
@@ -261,12 +278,12 @@ impl JetNetwork for Mlp {
                 .mul_scalar(self.scale[j]);
             streams.insert(*p, row);
         }
-        let value = scaled.matmul(w0.clone()).add(b0.clone());
+        let value = matmul_in(scaled, w0.clone(), self.matmul_dtype).add(b0.clone());
         let mut z = Jet::from_parts(value, streams, set.clone());
         let layers = self.widths.len() - 1;
         for l in 1..layers {
             let h = self.activate(&z);
-            z = h.affine(&params[2 * l], &params[2 * l + 1]);
+            z = h.affine_in(&params[2 * l], &params[2 * l + 1], self.matmul_dtype);
         }
         // Streams that stayed constant rows (a network without hidden layers) become full.
         let outputs = self.output_dim();

@@ -658,7 +658,8 @@ impl Problem {
             init: config.network.init,
         };
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
-            .with_fused_layers(config.run.mode.fuses_layers(), &ctx);
+            .with_fused_layers(config.run.mode.fuses_layers(), &ctx)
+            .with_half_matmuls(config.run.mode.uses_half_matmuls());
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;

@@ -191,7 +191,7 @@ fn bad_input_gets_named_errors() {
     );
     let msg = load(&good.replace("[run]", "[run]\nmode = \"graph\""));
     assert!(
-        msg.contains("run.mode") && msg.contains("need the CUDA backend"),
+        msg.contains("run.mode") && msg.contains("needs the CUDA backend"),
         "{msg}"
     );
     if !cfg!(feature = "cuda") {
@@ -452,5 +452,42 @@ fn eager_and_fused_modes_train_along_the_same_loss_curve() {
         // modes really ran different code.
         assert_ne!(eager, fused, "{name}: both modes ran the same path");
     }
+    std::fs::remove_dir_all(&datasets).ok();
+}
+
+#[test]
+fn mixed_precision_follows_the_f32_loss_curve_to_bf16_accuracy() {
+    // bf16 keeps 8 significant bits: the loss of each of the first steps agrees with the f32
+    // run to a few parts in a thousand, not to rounding, and training still makes progress.
+    let datasets = temp_dir("amp");
+    let path = workspace().join("problems/burgers_cont_inv.toml");
+    let curve = |mode: Mode| -> Vec<f64> {
+        let problem = Problem::from_file(
+            &path,
+            &LoadOptions {
+                datasets: datasets.clone(),
+                mode: Some(mode),
+                ..Default::default()
+            },
+        )
+        .expect("shipped problem loads");
+        let mut trainer = Trainer::new(&problem);
+        (0..30)
+            .map(|_| trainer.step().0.into_scalar::<f64>())
+            .collect()
+    };
+    let (eager, amp) = (curve(Mode::Eager), curve(Mode::Amp));
+    let worst = eager
+        .iter()
+        .zip(&amp)
+        .map(|(e, a)| ((e - a) / e).abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "amp vs eager: worst relative loss difference {worst:.2e} over 30 steps; loss {:.3e} -> {:.3e}",
+        amp[0], amp[29]
+    );
+    assert!(worst < 0.01, "eager {eager:?}\namp {amp:?}");
+    assert!(worst > 1e-6, "amp ran in f32: {worst:e}");
+    assert!(amp[29] < 0.8 * amp[0], "amp does not train: {amp:?}");
     std::fs::remove_dir_all(&datasets).ok();
 }

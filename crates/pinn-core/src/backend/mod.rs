@@ -49,7 +49,8 @@ impl Precision {
 /// `Eager` is the plain reference (every jet rule and its backward as separate tensor ops, and
 /// on CUDA no kernel fusion). `Fused` runs each hidden layer as one fused jet operation where the
 /// device has one, and on CUDA lets Burn fuse the remaining element-wise work (our stand-in for
-/// PyTorch's JIT). Mixed precision and graph replay need the CUDA backend.
+/// PyTorch's JIT). `Amp` is the eager network with its matrix products in bf16. Graph replay
+/// needs the CUDA backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Mode {
     /// Op by op, no fusion.
@@ -101,14 +102,17 @@ impl Mode {
         matches!(self, Mode::Fused | Mode::GraphFused)
     }
 
+    /// Whether the network's matrix products run in bf16 (mixed precision).
+    pub fn uses_half_matmuls(self) -> bool {
+        matches!(self, Mode::Amp | Mode::GraphAmp)
+    }
+
     /// Why `kind` cannot run this mode, or `None` when it can.
     pub fn unavailable_on(self, kind: DeviceKind) -> Option<&'static str> {
         match (self, kind) {
-            (Mode::Eager | Mode::Fused, _) => None,
-            (_, DeviceKind::Cpu) => Some("mixed precision and graph replay need the CUDA backend"),
-            (_, DeviceKind::Cuda) => {
-                Some("mixed precision and graph replay are not implemented yet")
-            }
+            (Mode::Eager | Mode::Fused | Mode::Amp, _) => None,
+            (_, DeviceKind::Cpu) => Some("graph replay needs the CUDA backend"),
+            (_, DeviceKind::Cuda) => Some("graph replay is not implemented yet"),
         }
     }
 }
