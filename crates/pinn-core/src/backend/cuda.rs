@@ -1,5 +1,5 @@
 //! Opening Burn's CUDA device: a probe that turns a missing driver into an error instead of a
-//! panic deep inside the runtime, and the process-wide fusion switch that `eager` turns off.
+//! panic deep inside the runtime, and the process-wide kernel-fusion switch of the modes.
 
 use burn::tensor::Device;
 
@@ -53,15 +53,16 @@ fn probe() -> Result<(), String> {
     Ok(())
 }
 
-/// Burn reads its fusion settings once per process: `eager` caps fusion exploration at zero, so
-/// every operation runs as its own kernel; the other modes keep Burn's default.
+/// Burn reads its fusion settings once per process: the modes without fusion (`eager`, `amp`,
+/// `graph`, `graph+amp`) cap fusion exploration at zero, so every operation runs as its own
+/// kernel; the fused ones keep Burn's default.
 #[cfg(feature = "cuda")]
 fn configure_fusion(mode: Mode) -> Result<(), String> {
     use burn::BurnConfig;
     use cubecl_environment::config::RuntimeConfig;
 
-    let eager = mode == Mode::Eager;
-    let text = if eager {
+    let unfused = !mode.fuses_layers();
+    let text = if unfused {
         "[fusion.beam_search]\nmax_explorations = 0\n"
     } else {
         ""
@@ -72,7 +73,7 @@ fn configure_fusion(mode: Mode) -> Result<(), String> {
         return Ok(());
     }
     let fused_now = burn::runtime_config().fusion().beam_search.max_explorations != Some(0);
-    if fused_now == eager {
+    if fused_now == unfused {
         return Err(format!(
             "this process already runs CUDA with fusion {}; run mode `{mode}` in its own process",
             if fused_now { "on" } else { "off" }

@@ -97,7 +97,8 @@ impl Mode {
         }
     }
 
-    /// Whether the network runs its hidden layers as fused jet operations.
+    /// Whether the network runs its hidden layers as fused jet operations (and, on CUDA, Burn
+    /// fuses kernels).
     pub fn fuses_layers(self) -> bool {
         matches!(self, Mode::Fused | Mode::GraphFused)
     }
@@ -160,8 +161,8 @@ pub struct TensorContext {
 impl TensorContext {
     /// Opens a device with autodiff enabled (one level of reverse mode) for a mode.
     ///
-    /// On CUDA the first device opened in a process fixes whether Burn fuses kernels: `eager`
-    /// switches fusion off, every other mode leaves it on.
+    /// On CUDA the first device opened in a process fixes whether Burn fuses kernels: on for
+    /// the fused modes, off for the others.
     pub fn new(kind: DeviceKind, precision: Precision, mode: Mode) -> Result<Self, DeviceError> {
         if let Some(why) = mode.unavailable_on(kind) {
             return Err(DeviceError::Mode(mode, kind, why));
