@@ -438,6 +438,17 @@ impl<'a> Trainer<'a> {
             }
             progress.iteration(it, total);
         }
+        if last_total.is_nan() {
+            // No Adam step ran in this call (a run resumed at its budget, or `--iters 0`): the
+            // report's loss is that of the parameters as they stand.
+            let loss = self.problem.loss(&self.params);
+            last_total = to_scalar(&loss.total.without_autodiff());
+            last_components = loss
+                .components
+                .into_iter()
+                .map(|c| to_scalar(&c.without_autodiff()))
+                .collect();
+        }
         let lbfgs = match self.problem.config().optimizer.lbfgs.clone() {
             None => None,
             Some(config) => {

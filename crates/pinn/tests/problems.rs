@@ -412,6 +412,17 @@ fn interrupted_and_resumed_equals_straight_through() {
         .map(|i| i.to_string())
         .collect();
     assert_eq!(iterations, expected);
+    // Resuming a finished run trains nothing and reports the loss of the final parameters.
+    let again = Trainer::resume(&problem, &dir.join("split"))
+        .expect("checkpoint")
+        .run(30, &dir.join("again"), &mut Silent)
+        .expect("nothing left to train");
+    let loss = again.report.final_loss;
+    assert!(loss.is_finite() && loss > 0.0, "final loss {loss}");
+    assert_eq!(
+        again.report.evaluation.relative_l2,
+        finished.report.evaluation.relative_l2
+    );
     let missing = Trainer::resume(&problem, &dir.join("nowhere"));
     assert!(matches!(missing, Err(TrainError::Checkpoint { .. })));
     std::fs::remove_dir_all(&dir).ok();
