@@ -51,11 +51,39 @@ struct Term {
 
 impl Term {
     /// The input streams this term multiplies, on the flat range `[at, at + m)`.
-    fn factors<'a, E>(&self, z: &'a [E], per_stream: usize, at: usize, m: usize) -> Vec<&'a [E]> {
-        self.blocks
-            .iter()
-            .map(|&b| &z[b * per_stream + at..b * per_stream + at + m])
-            .collect()
+    fn factors<'a, E>(&self, z: &'a [E], per_stream: usize, at: usize, m: usize) -> Slices<'a, E> {
+        let mut factors = Slices::new();
+        for &b in &self.blocks {
+            factors.push(&z[b * per_stream + at..b * per_stream + at + m]);
+        }
+        factors
+    }
+}
+
+/// Up to `MAX_ORDER + 1` slices held on the stack: the kernels gather a term's factors once per
+/// block and term, which with a `Vec` was a heap allocation each time.
+#[derive(Clone, Copy)]
+struct Slices<'a, E> {
+    items: [&'a [E]; MAX_ORDER + 1],
+    len: usize,
+}
+
+impl<'a, E> Slices<'a, E> {
+    fn new() -> Self {
+        Self {
+            items: [&[]; MAX_ORDER + 1],
+            len: 0,
+        }
+    }
+
+    /// Appends a slice (a Faà di Bruno term has at most `MAX_ORDER` factors, plus one weight).
+    fn push(&mut self, slice: &'a [E]) {
+        self.items[self.len] = slice;
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[&'a [E]] {
+        &self.items[..self.len]
     }
 }
 
@@ -423,8 +451,8 @@ fn forward_task<E: Real>(
                 accumulate(
                     acc,
                     E::of(term.count),
-                    &scratch.d[factors.len()],
-                    &factors,
+                    &scratch.d[factors.len],
+                    factors.as_slice(),
                     &mut scratch.prod,
                 );
             }
@@ -477,20 +505,22 @@ fn backward_task<E: Real>(
             let g = &grad[(s + 1) * per_stream + at..(s + 1) * per_stream + at + m];
             for term in terms {
                 let factors = term.factors(z, per_stream, at, m);
-                let k = factors.len();
+                let k = factors.len;
                 let c = E::of(term.count);
                 // d/dz (value): c · g · σ^(k+1) · Π z_b
                 for (w, g) in scratch.weight[..m].iter_mut().zip(g) {
                     *w = c * *g;
                 }
-                let mut with_weight = Vec::with_capacity(k + 1);
+                let mut with_weight = Slices::new();
                 with_weight.push(&scratch.weight[..m]);
-                with_weight.extend(factors.iter().copied());
+                for f in factors.as_slice() {
+                    with_weight.push(f);
+                }
                 accumulate(
                     &mut scratch.acc[0][..m],
                     one,
                     &scratch.d[k + 1],
-                    &with_weight,
+                    with_weight.as_slice(),
                     &mut scratch.prod,
                 );
                 // d/dz_b for each block: c · g · σ^(k) · Π of the other blocks
@@ -498,17 +528,17 @@ fn backward_task<E: Real>(
                     *w = *w * *d;
                 }
                 for j in 0..k {
-                    let others: Vec<&[E]> = factors
-                        .iter()
-                        .enumerate()
-                        .filter(|(l, _)| *l != j)
-                        .map(|(_, f)| *f)
-                        .collect();
+                    let mut others = Slices::new();
+                    for (l, f) in factors.as_slice().iter().enumerate() {
+                        if l != j {
+                            others.push(f);
+                        }
+                    }
                     accumulate(
                         &mut scratch.acc[term.blocks[j]][..m],
                         one,
                         &scratch.weight,
-                        &others,
+                        others.as_slice(),
                         &mut scratch.prod,
                     );
                 }

@@ -264,3 +264,39 @@ pub fn to_scalar(t: &Tensor<1>) -> f64 {
         .and_then(|v| v.first().copied())
         .unwrap_or(f64::NAN)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_names_round_trip_through_text_and_serde() {
+        for mode in Mode::ALL {
+            assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
+            let toml_text = toml::to_string(&std::collections::BTreeMap::from([("mode", mode)]))
+                .expect("serialises");
+            assert_eq!(toml_text.trim(), format!("mode = \"{}\"", mode.name()));
+        }
+        let err = "turbo".parse::<Mode>().expect_err("unknown");
+        assert!(
+            err.contains("turbo") && err.contains("graph+fused"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn modes_say_what_they_run() {
+        assert!(Mode::Fused.fuses_layers() && Mode::GraphFused.fuses_layers());
+        assert!(!Mode::Eager.fuses_layers() && !Mode::Amp.fuses_layers());
+        assert!(Mode::Amp.uses_half_matmuls() && Mode::GraphAmp.uses_half_matmuls());
+        assert!(!Mode::Fused.uses_half_matmuls());
+        for kind in [DeviceKind::Cpu, DeviceKind::Cuda] {
+            for mode in [Mode::Eager, Mode::Fused, Mode::Amp] {
+                assert_eq!(mode.unavailable_on(kind), None);
+            }
+            for mode in [Mode::Graph, Mode::GraphAmp, Mode::GraphFused] {
+                assert!(mode.unavailable_on(kind).is_some());
+            }
+        }
+    }
+}
