@@ -3,28 +3,16 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pinn::{Mode, Trainer};
-use pinn_bench::load_problem;
+use pinn_bench::{PROBLEMS, load_problem};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Problems timed, by file stem.
-const PROBLEMS: &[&str] = &[
-    "burgers_cont_fwd",
-    "burgers_cont_inv",
-    "schrodinger_cont_fwd",
-    "ns_cont_inv",
-    "ac_disc_fwd",
-    "kdv_disc_inv",
-    "burgers_disc_fwd",
-    "burgers_disc_inv",
-];
-
 fn training_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
-    for &name in PROBLEMS {
+    for name in PROBLEMS {
         for mode in [Mode::Fused, Mode::Eager] {
             let problem = match load_problem(name, mode) {
                 Ok(p) => p,

@@ -67,17 +67,6 @@ pub fn time_steps(problem: &Problem, warmup: usize, iterations: usize) -> Vec<f6
         .collect()
 }
 
-/// The median of a non-empty sample (NaN when empty).
-pub fn median(values: &[f64]) -> f64 {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
-    }
-}
-
 /// One problem in one mode: its timing, or why it was not run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Measurement {
@@ -189,7 +178,6 @@ impl BenchResults {
     /// completion, the PyTorch reference ratio, and Table 1.
     pub fn markdown(&self, device: DeviceKind) -> String {
         let modes = self.modes();
-        let device = format!("{device:?}").to_lowercase();
         let mut out = format!("# Training-step benchmark ({device})\n\n");
         out.push_str(
             "Median milliseconds per Adam iteration (speed-up over eager). The PyTorch column is \
@@ -342,12 +330,5 @@ mod tests {
         let md = results.markdown(DeviceKind::Cpu);
         assert!(md.contains("| fused | 3.00× | 2 |"), "{md}");
         assert!(md.contains("n/a"), "{md}");
-    }
-
-    #[test]
-    fn median_of_odd_and_even_samples() {
-        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&[]).is_nan());
     }
 }

@@ -7,9 +7,10 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use pinn::train::median;
 use pinn::{DeviceKind, Mode, Silent, Trainer};
 use pinn_bench::{
-    BenchResults, Measurement, PROBLEMS, ReferenceTiming, load_problem_on, median, time_steps,
+    BenchResults, Measurement, PROBLEMS, ReferenceTiming, load_problem_on, time_steps,
     workspace_root,
 };
 
@@ -31,9 +32,9 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct TableArgs {
-    /// Device.
-    #[arg(long, value_enum, default_value = "cpu")]
-    device: DeviceArg,
+    /// Device, cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceKind,
     /// Problems (file stems); all eight by default.
     #[arg(long, value_delimiter = ',')]
     problems: Vec<String>,
@@ -44,7 +45,7 @@ struct TableArgs {
     #[arg(long, default_value_t = 10)]
     warmup: usize,
     /// Timed iterations; the median is reported.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     iters: usize,
     /// Measure each pair this many times, each in a fresh process, and keep the smallest
     /// median (what a shared machine's interference cannot make smaller).
@@ -72,41 +73,19 @@ enum Sub {
         /// Mode.
         #[arg(long)]
         mode: Mode,
-        /// Device.
-        #[arg(long, value_enum, default_value = "cpu")]
-        device: DeviceArg,
+        /// Device, cpu or cuda.
+        #[arg(long, default_value = "cpu")]
+        device: DeviceKind,
         /// Untimed iterations.
         #[arg(long, default_value_t = 10)]
         warmup: usize,
         /// Timed iterations.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         iters: usize,
         /// Train to the full budget afterwards and record the errors.
         #[arg(long)]
         full: bool,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
-}
-
-impl DeviceArg {
-    fn kind(self) -> DeviceKind {
-        match self {
-            DeviceArg::Cpu => DeviceKind::Cpu,
-            DeviceArg::Cuda => DeviceKind::Cuda,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            DeviceArg::Cpu => "cpu",
-            DeviceArg::Cuda => "cuda",
-        }
-    }
 }
 
 fn main() {
@@ -126,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
             iters,
             full,
         }) => {
-            let m = measure(&problem, mode, device.kind(), warmup, iters, full)?;
+            let m = measure(&problem, mode, device, warmup, iters, full)?;
             println!("{}", serde_json::to_string(&m)?);
             Ok(())
         }
@@ -145,7 +124,7 @@ fn measure(
 ) -> Result<Measurement> {
     let problem =
         load_problem_on(name, device, mode).with_context(|| format!("loading problem {name}"))?;
-    let times = time_steps(&problem, warmup, iters);
+    let mut times = time_steps(&problem, warmup, iters);
     let mut errors = BTreeMap::new();
     if full {
         let out = std::env::temp_dir().join(format!("pinn-bench-{name}-{mode}"));
@@ -165,7 +144,7 @@ fn measure(
         problem: name.to_string(),
         mode,
         device,
-        median_ms: Some(median(&times)),
+        median_ms: Some(median(&mut times)),
         iterations: iters,
         errors,
         unavailable: None,
@@ -174,7 +153,7 @@ fn measure(
 
 /// Runs every (problem, mode) pair in its own process, then writes the tables.
 fn table(args: &TableArgs) -> Result<()> {
-    let device = args.device.kind();
+    let device = args.device;
     let problems: Vec<String> = if args.problems.is_empty() {
         PROBLEMS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -201,11 +180,11 @@ fn table(args: &TableArgs) -> Result<()> {
                 Some(why) => unavailable(p, mode, device, why.to_string()),
                 None => {
                     eprint!("{p} / {mode} ... ");
-                    let m =
-                        fastest((0..args.repeat).map(|_| measure_in_child(&exe, p, mode, args)))
-                            .unwrap_or_else(|e| {
-                                unavailable(p, mode, device, format!("failed: {e:#}"))
-                            });
+                    let m = fastest(
+                        (0..args.repeat).map(|_| measure_in_child(&exe, p, mode, args)),
+                        |m| m.median_ms.unwrap_or(f64::INFINITY),
+                    )
+                    .unwrap_or_else(|e| unavailable(p, mode, device, format!("failed: {e:#}")));
                     match m.median_ms {
                         Some(t) => eprintln!("{t:.2} ms"),
                         None => eprintln!("n/a"),
@@ -219,11 +198,7 @@ fn table(args: &TableArgs) -> Result<()> {
             for reference_mode in reference_modes(device) {
                 let runs =
                     (0..args.repeat).map(|_| time_reference(python, p, reference_mode, args));
-                match runs.collect::<Result<Vec<_>>>().and_then(|rs| {
-                    rs.into_iter()
-                        .min_by(|a, b| a.median_ms.total_cmp(&b.median_ms))
-                        .context("no run")
-                }) {
+                match fastest(runs, |r| r.median_ms) {
                     Ok(r) => {
                         eprintln!("{p} / PyTorch {reference_mode}: {:.2} ms", r.median_ms);
                         results.reference.push(r);
@@ -236,14 +211,11 @@ fn table(args: &TableArgs) -> Result<()> {
     write_outputs(&results, device, &args.out)
 }
 
-/// The run with the smallest median of several, or the first error.
-fn fastest(runs: impl Iterator<Item = Result<Measurement>>) -> Result<Measurement> {
-    let runs: Vec<Measurement> = runs.collect::<Result<_>>()?;
+/// The run with the smallest median `ms` of several, or the first error.
+fn fastest<T>(runs: impl Iterator<Item = Result<T>>, ms: impl Fn(&T) -> f64) -> Result<T> {
+    let runs: Vec<T> = runs.collect::<Result<_>>()?;
     runs.into_iter()
-        .min_by(|a, b| {
-            let t = |m: &Measurement| m.median_ms.unwrap_or(f64::INFINITY);
-            t(a).total_cmp(&t(b))
-        })
+        .min_by(|a, b| ms(a).total_cmp(&ms(b)))
         .context("no run")
 }
 

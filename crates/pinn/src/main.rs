@@ -43,9 +43,9 @@ enum Command {
         /// Output folder (default `runs/<name>`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Device (overrides `run.device`).
-        #[arg(long, value_enum)]
-        device: Option<DeviceArg>,
+        /// Device, cpu or cuda (overrides `run.device`).
+        #[arg(long)]
+        device: Option<DeviceKind>,
         /// Precision (overrides `run.precision`).
         #[arg(long, value_enum)]
         precision: Option<PrecisionArg>,
@@ -75,12 +75,6 @@ enum Command {
         /// Dataset name, or `all`.
         name: String,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DeviceArg {
-    Cpu,
-    Cuda,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -231,10 +225,7 @@ fn run(cli: Cli) -> Result<()> {
             let options = LoadOptions {
                 datasets: cli.data_dir,
                 seed,
-                device: device.map(|d| match d {
-                    DeviceArg::Cpu => DeviceKind::Cpu,
-                    DeviceArg::Cuda => DeviceKind::Cuda,
-                }),
+                device,
                 precision: precision.map(|p| match p {
                     PrecisionArg::F32 => Precision::F32,
                     PrecisionArg::F64 => Precision::F64,

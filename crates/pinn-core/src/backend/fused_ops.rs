@@ -59,6 +59,17 @@ fn shape_of(z: &FlexTensor, program: &JetActivation) -> Stacked {
     }
 }
 
+/// The stacked jet's shape and the product's `(rows, width, next)` of one fused layer.
+fn layer_dims(
+    z: &FlexTensor,
+    weight: &FlexTensor,
+    program: &JetActivation,
+) -> (Stacked, (usize, usize, usize)) {
+    let shape = shape_of(z, program);
+    let [width, next] = weight.layout().shape().dims::<2>();
+    (shape, (shape.points * program.streams(), width, next))
+}
+
 fn slice<E: Real + burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[E] {
     t.as_slice::<E>().unwrap_or(&[])
 }
@@ -72,9 +83,7 @@ fn flex_layer_forward(
     program: &JetActivation,
 ) -> (FlexTensor, FlexTensor) {
     let (z, bias, weight) = (contiguous(z), contiguous(bias), contiguous(weight));
-    let shape = shape_of(&z, program);
-    let rows = shape.points * program.streams();
-    let [width, next] = weight.layout().shape().dims::<2>();
+    let (shape, dims) = layer_dims(&z, &weight, program);
     fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
         program: &JetActivation,
         shape: Stacked,
@@ -92,7 +101,6 @@ fn flex_layer_forward(
         )
     }
     let inputs = (&z, &bias, &weight);
-    let dims = (rows, width, next);
     let (h, out) = match z.dtype() {
         DType::F64 => run::<f64>(program, shape, inputs, dims),
         _ => run::<f32>(program, shape, inputs, dims),
@@ -107,9 +115,7 @@ fn flex_layer_backward(
     program: &JetActivation,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let grad = contiguous(grad);
-    let shape = shape_of(&z, program);
-    let rows = shape.points * program.streams();
-    let [width, next] = weight.layout().shape().dims::<2>();
+    let (shape, dims) = layer_dims(&z, &weight, program);
     fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
         program: &JetActivation,
         shape: Stacked,
@@ -133,7 +139,6 @@ fn flex_layer_backward(
         )
     }
     let inputs = (&z, &bias, &weight, &h, &grad);
-    let dims = (rows, width, next);
     let (gz, gb, gw) = match z.dtype() {
         DType::F64 => run::<f64>(program, shape, inputs, dims),
         _ => run::<f32>(program, shape, inputs, dims),

@@ -23,6 +23,33 @@ pub enum DeviceKind {
     Cuda,
 }
 
+impl DeviceKind {
+    /// The name used in problem files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DeviceKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [DeviceKind::Cpu, DeviceKind::Cuda]
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| format!("unknown device `{s}` (expected cpu or cuda)"))
+    }
+}
+
 /// Floating-point precision of all tensors of a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -142,10 +169,10 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Error)]
 pub enum DeviceError {
     /// The device cannot be opened.
-    #[error("device `{0:?}` is not available: {1}")]
+    #[error("device `{0}` is not available: {1}")]
     Device(DeviceKind, String),
     /// The device cannot run the mode.
-    #[error("mode `{0}` is not available on device `{1:?}`: {2}")]
+    #[error("mode `{0}` is not available on device `{1}`: {2}")]
     Mode(Mode, DeviceKind, &'static str),
 }
 
@@ -273,6 +300,9 @@ mod tests {
     fn mode_names_round_trip_through_text_and_serde() {
         for mode in Mode::ALL {
             assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
+            for kind in [DeviceKind::Cpu, DeviceKind::Cuda] {
+                assert_eq!(kind.name().parse::<DeviceKind>(), Ok(kind));
+            }
             let toml_text = toml::to_string(&std::collections::BTreeMap::from([("mode", mode)]))
                 .expect("serialises");
             assert_eq!(toml_text.trim(), format!("mode = \"{}\"", mode.name()));
