@@ -1,13 +1,17 @@
-//! The fused jet activation: `σ` applied to a whole pre-activation jet (its value and every
-//! derivative stream) in one operation, with a hand-written backward.
+//! The fused jet layer: `σ` applied to a whole pre-activation jet (its value and every
+//! derivative stream) and the product with the next layer's weight, in one operation with a
+//! hand-written backward.
 //!
 //! Op by op, a Taylor-mode activation is a handful of tensor operations per derivative stream
 //! (Faà di Bruno's formula) and twice as many in the backward pass. Here the streams are stacked
-//! row-wise into one `[streams · points, width]` tensor (stream 0 is the value), so that a layer
-//! is one matrix product over all streams plus this one elementwise operation. The rule is
-//! compiled once per derivative set into a [`JetActivation`] program; the kernels below run it
-//! over plain slices, multi-threaded over points. Backends wire the kernels into Burn (see the
-//! `backend` module); [`crate::jet::Jet::compose`] stays the reference this is tested against.
+//! row-wise into one `[streams · points, width]` tensor (stream 0 is the value). The rule is
+//! compiled once per derivative set into a [`JetActivation`] program, and [`layer_forward`] /
+//! [`layer_backward`] run it over plain slices, multi-threaded over points: each parallel task
+//! takes the same rows of every stream, applies the rule block by block and multiplies its rows
+//! by the weight (or, backward, forms its rows of the activation's gradient) while they are
+//! still in cache, so the stacked activations make one trip through memory instead of three.
+//! Backends wire the kernels into Burn (see the `backend` module); [`crate::jet::Jet::compose`]
+//! stays the reference this is tested against.
 
 use std::mem::MaybeUninit;
 
@@ -16,6 +20,7 @@ use rayon::prelude::*;
 
 use crate::config::Activation;
 use crate::jet::faa_di_bruno_terms;
+use crate::matmul::{MatRef, matmul_add, matmul_to};
 use crate::partial::{DerivativeSet, MAX_ORDER};
 
 /// Activations with a fused rule (every paper network uses `tanh`).
@@ -272,8 +277,10 @@ impl Real for f32 {
 /// 2-core machine: 1024 beats 256 by 5-15 % (Navier-Stokes, with its many streams, the most)
 /// and ties with 2048.
 const BLOCK: usize = 1024;
-/// Target elements per parallel task.
-const TASK: usize = 16_384;
+/// Target elements per parallel task, all streams together: a task's rows of `z`, of the
+/// activated jet and of its product with the next weight stay in the core's L2 cache between
+/// the activation and the product.
+const TASK: usize = 32_768;
 
 /// Shape of a stacked jet tensor `[streams · points, width]`.
 #[derive(Clone, Copy, Debug)]
@@ -464,8 +471,9 @@ fn forward_task<E: Real>(
     }
 }
 
-/// Backward over the flat range `[start, start + len)` (whole rows); returns this range's bias
-/// gradient. Multi-versioned like [`forward_task`].
+/// Backward over the flat range `[start, start + len)` (whole rows) of every stream, given the
+/// gradient of the activated jet on that range (`grad`: the streams' ranges one after another);
+/// returns this range's bias gradient. Multi-versioned like [`forward_task`].
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512vl+avx2+fma"))]
 fn backward_task<E: Real>(
     program: &JetActivation,
@@ -495,7 +503,7 @@ fn backward_task<E: Real>(
         // Value: g0 · σ'.
         for ((o, g), d1) in scratch.acc[0][..m]
             .iter_mut()
-            .zip(&grad[at..at + m])
+            .zip(&grad[offset..offset + m])
             .zip(&scratch.d[1][..m])
         {
             *o = *g * *d1;
@@ -504,7 +512,7 @@ fn backward_task<E: Real>(
             acc[..m].fill(E::default());
         }
         for (s, terms) in program.terms.iter().enumerate() {
-            let g = &grad[(s + 1) * per_stream + at..(s + 1) * per_stream + at + m];
+            let g = &grad[(s + 1) * len + offset..(s + 1) * len + offset + m];
             for term in terms {
                 let factors = term.factors(z, per_stream, at, m);
                 let k = factors.len;
@@ -559,42 +567,97 @@ fn backward_task<E: Real>(
     bias_grad
 }
 
-/// Splits `out` (all streams stacked) into per-task groups of equal ranges of every stream.
-fn split_tasks<E>(out: &mut [E], shape: Stacked, streams: usize) -> (usize, Vec<Vec<&mut [E]>>) {
-    let rows_per_task = (TASK / shape.width.max(1)).max(1);
-    let chunk = rows_per_task * shape.width;
-    let per_stream = shape.per_stream();
-    let tasks = per_stream.div_ceil(chunk.max(1));
+/// Rows of every stream per parallel task: about [`TASK`] elements in all, at least one task per
+/// thread when there are enough points, and tasks of (nearly) equal size.
+fn rows_per_task(shape: Stacked, streams: usize) -> usize {
+    let total = shape.per_stream() * streams;
+    let tasks = total
+        .div_ceil(TASK)
+        .max(rayon::current_num_threads().min(shape.points))
+        .max(1);
+    shape.points.div_ceil(tasks).max(1)
+}
+
+/// Splits a stacked `[streams · points, cols]` buffer into per-task groups holding the same
+/// `rows` rows of every stream.
+fn split_tasks<E>(
+    buffer: &mut [E],
+    points: usize,
+    cols: usize,
+    streams: usize,
+    rows: usize,
+) -> Vec<Vec<&mut [E]>> {
+    let per_stream = points * cols;
+    let chunk = (rows * cols).max(1);
+    let tasks = per_stream.div_ceil(chunk);
     let mut groups: Vec<Vec<&mut [E]>> = (0..tasks).map(|_| Vec::with_capacity(streams)).collect();
-    for stream in out.chunks_mut(per_stream.max(1)).take(streams) {
+    for stream in buffer.chunks_mut(per_stream.max(1)).take(streams) {
         for (t, part) in stream.chunks_mut(chunk).enumerate() {
             groups[t].push(part);
         }
     }
-    (chunk, groups)
+    groups
 }
 
-/// Fused forward: the activated stacked jet of `z + bias` (bias on the value rows only).
+/// The elements of a slice that its writer has initialised.
 ///
-/// `z` is `[streams · points, width]` row-major, `bias` is `[width]`.
-pub fn forward<E: Real>(program: &JetActivation, shape: Stacked, z: &[E], bias: &[E]) -> Vec<E> {
+/// # Safety
+/// Every element of `slice` must be initialised.
+#[allow(unsafe_code)]
+unsafe fn initialised<E>(slice: &[MaybeUninit<E>]) -> &[E] {
+    // SAFETY: `MaybeUninit<E>` has the layout of `E`, and the caller guarantees that every
+    // element is initialised.
+    unsafe { &*(slice as *const [MaybeUninit<E>] as *const [E]) }
+}
+
+/// Fused layer forward: the activated stacked jet `h = σ(z + bias)` (bias on the value rows
+/// only) and its product `h · weight` with the next layer's weight.
+///
+/// `z` is `[streams · points, width]` row-major, `bias` is `[width]`, `weight` is
+/// `[width, next]`. Each task activates its rows of every stream and multiplies them at once,
+/// while they are still in cache; `h` is kept for the backward's weight gradient.
+pub fn layer_forward<E: Real>(
+    program: &JetActivation,
+    shape: Stacked,
+    z: &[E],
+    bias: &[E],
+    weight: MatRef<'_, E>,
+) -> (Vec<E>, Vec<E>) {
     let streams = program.streams;
     assert_eq!(z.len(), streams * shape.per_stream(), "stacked jet shape");
+    assert_eq!(weight.rows(), shape.width, "next weight's rows");
     debug_assert_eq!(program.terms.len() + 1, streams);
-    let fill = |out: &mut [MaybeUninit<E>]| {
-        let (chunk, groups) = split_tasks(out, shape, streams);
-        groups
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(t, mut outs)| forward_task(program, shape, z, bias, t * chunk, &mut outs));
-    };
-    // SAFETY: `split_tasks` hands out every element of the `streams · per_stream` buffer, and
-    // `forward_task` writes each element of every range it is given: the value stream from the
-    // activation and each other stream (one per program term list) from its accumulator.
+    let next = weight.cols();
+    let rows = rows_per_task(shape, streams);
+    let width = shape.width;
+    let fill =
+        |h: &mut [MaybeUninit<E>], out: &mut [MaybeUninit<E>]| {
+            let h_tasks = split_tasks(h, shape.points, width, streams, rows);
+            let out_tasks = split_tasks(out, shape.points, next, streams, rows);
+            h_tasks.into_par_iter().zip(out_tasks).enumerate().for_each(
+                |(t, (mut hs, mut outs))| {
+                    forward_task(program, shape, z, bias, t * rows * width, &mut hs);
+                    for (h, out) in hs.iter().zip(outs.iter_mut()) {
+                        // SAFETY: `forward_task` wrote every element of its ranges (see below).
+                        #[allow(unsafe_code)]
+                        let h = unsafe { initialised(h) };
+                        matmul_to(out, MatRef::row_major(h, h.len() / width, width), weight);
+                    }
+                },
+            );
+        };
+    // SAFETY: `split_tasks` hands out every element of both buffers (`streams · points` rows
+    // each), with the same rows of `h` and `out` in each task. `forward_task` writes each
+    // element of every range of `h` it is given: the value stream from the activation and each
+    // other stream (one per program term list) from its accumulator; `matmul_to` then writes
+    // every element of the matching range of `out`.
     #[allow(unsafe_code)]
-    unsafe {
-        written_by(z.len(), fill).0
-    }
+    let (h, (out, ())) = unsafe {
+        written_by(z.len(), |h| {
+            written_by(streams * shape.points * next, |out| fill(h, out))
+        })
+    };
+    (h, out)
 }
 
 /// A buffer of `len` elements initialised by `fill`, with no zero-filling first (the outputs
@@ -614,40 +677,94 @@ unsafe fn written_by<E, R>(
     (out, result)
 }
 
-/// Fused backward: gradients with respect to `z` (stacked like it) and to `bias`, given the
-/// gradient of the stacked output.
-pub fn backward<E: Real>(
+/// Gradients of one fused layer [`layer_forward`]: with respect to `z` (stacked like it), to
+/// `bias` and to `weight`, given `h` from the forward and `grad`, the gradient of the product
+/// (`[streams · points, next]`).
+///
+/// Each task forms its rows of the activated jet's gradient `grad · weightᵀ` in cache, runs the
+/// activation's backward on them and adds its rows' share `hᵀ · grad` to the weight gradient.
+pub fn layer_backward<E: Real>(
     program: &JetActivation,
     shape: Stacked,
-    z: &[E],
-    bias: &[E],
+    (z, bias, weight): (&[E], &[E], MatRef<'_, E>),
+    h: &[E],
     grad: &[E],
-) -> (Vec<E>, Vec<E>) {
+) -> LayerGradients<E> {
     let streams = program.streams;
+    let width = shape.width;
+    let next = weight.cols();
     assert_eq!(z.len(), streams * shape.per_stream(), "stacked jet shape");
-    assert_eq!(grad.len(), z.len(), "gradient shape");
+    assert_eq!(h.len(), z.len(), "activated jet shape");
+    assert_eq!(weight.rows(), width, "next weight's rows");
+    assert_eq!(grad.len(), streams * shape.points * next, "gradient shape");
+    let rows = rows_per_task(shape, streams);
+    let per_stream = shape.per_stream();
+    let task = |t: usize, outs: &mut Vec<&mut [MaybeUninit<E>]>| -> (Vec<E>, Vec<E>) {
+        let len = outs[0].len();
+        let task_rows = len / width.max(1);
+        let first_row = t * rows;
+        let grad_rows = |s: usize| {
+            let at = (s * shape.points + first_row) * next;
+            MatRef::row_major(&grad[at..at + task_rows * next], task_rows, next)
+        };
+        // SAFETY: the closure writes all `streams · len` elements, `len` per stream.
+        #[allow(unsafe_code)]
+        let (grad_h, ()) = unsafe {
+            written_by(streams * len, |buffer| {
+                for (s, part) in buffer.chunks_mut(len.max(1)).enumerate() {
+                    matmul_to(part, grad_rows(s), weight.t());
+                }
+            })
+        };
+        let bias_grad = backward_task(program, shape, z, bias, &grad_h, first_row * width, outs);
+        let mut weight_grad = vec![E::default(); width * next];
+        for s in 0..streams {
+            let at = s * per_stream + first_row * width;
+            let h_rows = MatRef::row_major(&h[at..at + len], task_rows, width);
+            matmul_add(&mut weight_grad, h_rows.t(), grad_rows(s));
+        }
+        (bias_grad, weight_grad)
+    };
     let fill = |out: &mut [MaybeUninit<E>]| {
-        let (chunk, groups) = split_tasks(out, shape, streams);
-        groups
+        split_tasks(out, shape.points, width, streams, rows)
             .into_par_iter()
             .enumerate()
-            .map(|(t, mut outs)| backward_task(program, shape, z, bias, grad, t * chunk, &mut outs))
+            .map(|(t, mut outs)| task(t, &mut outs))
             .reduce(
-                || vec![E::default(); shape.width],
-                |mut a, b| {
-                    for (x, y) in a.iter_mut().zip(b) {
-                        *x += y;
-                    }
-                    a
+                || (vec![E::default(); width], vec![E::default(); width * next]),
+                |(mut b, mut w), (b2, w2)| {
+                    add_into(&mut b, &b2);
+                    add_into(&mut w, &w2);
+                    (b, w)
                 },
             )
     };
     // SAFETY: `split_tasks` hands out every element of the buffer, and `backward_task` writes
     // each element of every range it is given, all streams from their accumulators.
     #[allow(unsafe_code)]
-    unsafe {
-        written_by(z.len(), fill)
+    let (z_grad, (bias_grad, weight_grad)) = unsafe { written_by(z.len(), fill) };
+    LayerGradients {
+        z: z_grad,
+        bias: bias_grad,
+        weight: weight_grad,
     }
+}
+
+fn add_into<E: Real>(sum: &mut [E], part: &[E]) {
+    for (x, y) in sum.iter_mut().zip(part) {
+        *x += *y;
+    }
+}
+
+/// Gradients of one fused layer, row-major like the tensors they belong to.
+#[derive(Debug)]
+pub struct LayerGradients<E> {
+    /// Of the stacked pre-activation jet, `[streams · points, width]`.
+    pub z: Vec<E>,
+    /// Of the bias, `[width]`.
+    pub bias: Vec<E>,
+    /// Of the next layer's weight, `[width, next]`.
+    pub weight: Vec<E>,
 }
 
 #[cfg(test)]

@@ -60,59 +60,149 @@ impl<'a, E> MatRef<'a, E> {
 /// Below this many multiply-adds a product runs on one thread (as in Burn's `flex`).
 const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 
-/// `lhs · rhs` as a new row-major matrix.
-///
-/// # Panics
-/// When the inner dimensions differ.
-pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
+fn check_inner<E>(lhs: &MatRef<'_, E>, rhs: &MatRef<'_, E>) {
     assert_eq!(
         lhs.cols, rhs.rows,
         "matmul of {}×{} by {}×{}",
         lhs.rows, lhs.cols, rhs.rows, rhs.cols
     );
+}
+
+/// How a product treats its destination.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// `dst = lhs · rhs`; `dst` may be uninitialised.
+    Overwrite,
+    /// `dst += lhs · rhs`; `dst` must be initialised.
+    Accumulate,
+}
+
+/// The one call into `gemm`: `lhs · rhs` into the row-major `lhs.rows × rhs.cols` matrix at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writes (and, with [`Write::Accumulate`], reads of initialised values)
+/// of `lhs.rows · rhs.cols` elements, and must not overlap `lhs` or `rhs`.
+unsafe fn gemm_into<E: Real>(
+    dst: *mut E,
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+    write: Write,
+    threads: gemm::Parallelism,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    if m == 0 || n == 0 || k == 0 {
-        return vec![E::default(); m * n];
-    }
-    // Not zero-filled: with `read_dst = false` gemm writes every element of `dst`.
-    let mut dst = Vec::with_capacity(m * n);
-    // Both views were built by `row_major` (and `t`), so their largest index is in bounds.
-    let parallelism = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: `dst` holds `m · n` elements written at `i · n + j` for `i < m`, `j < n`; `lhs`
-    // is read at `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for
-    // `p < k`, `j < n`, all inside their slices by the assertion in `row_major` (which `t`
-    // preserves). The three buffers do not overlap: `dst` is a fresh allocation of capacity
-    // `m · n`. With `read_dst = false` (and `k > 0`) gemm stores all `m · n` elements without
-    // reading them, so the length can then be set.
+    // SAFETY: `dst` is valid for `m · n` elements, written (and read when accumulating) at
+    // `i · n + j` for `i < m`, `j < n`, as the caller guarantees. `lhs` is read at
+    // `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for `p < k`,
+    // `j < n`, all inside their slices by the assertion in `row_major` (which `t` preserves).
+    // With `read_dst = false` (and `k > 0`, checked by the callers) gemm stores all `m · n`
+    // elements without reading them.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
-            false,
+            write == Write::Accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
             rhs.data.as_ptr(),
             rhs.col_stride as isize,
             rhs.row_stride as isize,
-            E::of(0.0),
+            E::of(1.0),
             E::of(1.0),
             false,
             false,
             false,
-            parallelism,
+            threads,
         );
+    }
+}
+
+/// `lhs · rhs` as a new row-major matrix, multi-threaded when it is large.
+///
+/// # Panics
+/// When the inner dimensions differ.
+pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
+    check_inner(&lhs, &rhs);
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if m == 0 || n == 0 || k == 0 {
+        return vec![E::default(); m * n];
+    }
+    let threads = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // Not zero-filled: with `Write::Overwrite` gemm writes every element of `dst`.
+    let mut dst = Vec::with_capacity(m * n);
+    // SAFETY: `dst` is a fresh allocation of capacity `m · n`, so valid for those writes and
+    // disjoint from the inputs; `gemm_into` with `Overwrite` (and `k > 0`) initialises all of
+    // them, so the length can then be set.
+    unsafe {
+        gemm_into(dst.as_mut_ptr(), lhs, rhs, Write::Overwrite, threads);
         dst.set_len(m * n);
     }
     dst
+}
+
+/// `dst = lhs · rhs` on this thread, into a row-major `lhs.rows × rhs.cols` slice that need not
+/// be initialised (the fused layer kernels write their tiles' products with it).
+///
+/// # Panics
+/// When the inner dimensions differ or `dst` has the wrong length.
+pub fn matmul_to<E: Real>(
+    dst: &mut [std::mem::MaybeUninit<E>],
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+) {
+    check_inner(&lhs, &rhs);
+    assert_eq!(dst.len(), lhs.rows * rhs.cols, "product destination");
+    if lhs.cols == 0 {
+        dst.iter_mut().for_each(|d| {
+            d.write(E::default());
+        });
+        return;
+    }
+    if dst.is_empty() {
+        return;
+    }
+    // SAFETY: `dst` is an exclusive slice of exactly `m · n` elements, so it cannot overlap
+    // the shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
+    unsafe {
+        gemm_into(
+            dst.as_mut_ptr().cast::<E>(),
+            lhs,
+            rhs,
+            Write::Overwrite,
+            gemm::Parallelism::None,
+        )
+    };
+}
+
+/// `dst += lhs · rhs` on this thread, for a row-major `lhs.rows × rhs.cols` slice.
+///
+/// # Panics
+/// When the inner dimensions differ or `dst` has the wrong length.
+pub fn matmul_add<E: Real>(dst: &mut [E], lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) {
+    check_inner(&lhs, &rhs);
+    assert_eq!(dst.len(), lhs.rows * rhs.cols, "product destination");
+    if lhs.cols == 0 || dst.is_empty() {
+        return;
+    }
+    // SAFETY: `dst` is an exclusive, initialised slice of exactly `m · n` elements, so it cannot
+    // overlap the shared `lhs` and `rhs`.
+    unsafe {
+        gemm_into(
+            dst.as_mut_ptr(),
+            lhs,
+            rhs,
+            Write::Accumulate,
+            gemm::Parallelism::None,
+        )
+    };
 }
 
 #[cfg(test)]
@@ -156,6 +246,31 @@ mod tests {
             );
             assert_eq!(got, want, "transposed views {m}×{k}·{k}×{n}");
         }
+    }
+
+    #[test]
+    fn single_thread_products_overwrite_and_accumulate() {
+        let (m, k, n) = (37, 20, 23);
+        let a: Vec<f64> = (0..m * k).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
+        let want = naive(&a, &b, m, k, n);
+        let mut dst = vec![std::mem::MaybeUninit::new(f64::NAN); m * n];
+        matmul_to(
+            &mut dst,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+        );
+        // SAFETY: every element was initialised (to NaN) before the product overwrote it.
+        let got: Vec<f64> = dst.iter().map(|d| unsafe { d.assume_init() }).collect();
+        assert_eq!(got, want);
+        let mut sum = got.clone();
+        matmul_add(
+            &mut sum,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+        );
+        let doubled: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
+        assert_eq!(sum, doubled);
     }
 
     #[test]

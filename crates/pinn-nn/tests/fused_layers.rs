@@ -65,6 +65,17 @@ fn run(mlp: &Mlp, params: &[Tensor<2>], x: &Tensor<2>, set: &DerivativeSet) -> O
 }
 
 fn compare(dims: usize, hidden: &[usize], outputs: usize, activation: Activation, seed: u64) {
+    compare_on(37, dims, hidden, outputs, activation, seed);
+}
+
+fn compare_on(
+    n: usize,
+    dims: usize,
+    hidden: &[usize],
+    outputs: usize,
+    activation: Activation,
+    seed: u64,
+) {
     let c = ctx(Precision::F64);
     let mut rng = rng_from_seed(seed);
     let set = random_set(&mut rng, dims, 3);
@@ -82,7 +93,6 @@ fn compare(dims: usize, hidden: &[usize], outputs: usize, activation: Activation
     let reference = fused.clone().with_fused_layers(false, &c);
     assert!(!reference.uses_fused_layers());
     let params = fused.init_parameters(&mut rng, &c);
-    let n = 37;
     let pts: Vec<f64> = (0..n * dims).map(|_| rng.random_range(-1.0..2.0)).collect();
     let x = c.matrix(&pts, n, dims);
 
@@ -115,6 +125,13 @@ fn fused_tanh_matches_the_reference_on_random_sets() {
             seed,
         );
     }
+}
+
+/// Enough points that the kernels split the rows into many parallel tasks (about 32k elements
+/// each, all streams together), the last one shorter than the others.
+#[test]
+fn fused_layers_split_over_many_uneven_tasks_match_the_reference() {
+    compare_on(1501, 2, &[33, 31], 2, Activation::Tanh, 21);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::fused::{self, JetActivation, Real, Stacked};
-use crate::matmul::{MatRef, matmul};
+use crate::matmul::MatRef;
 
 /// Backends that run the fused jet layer.
 #[backend_extension(Flex, Autodiff)]
@@ -90,11 +90,8 @@ fn flex_layer_forward(
         (z, bias, weight): (&FlexTensor, &FlexTensor, &FlexTensor),
         (rows, width, next): (usize, usize, usize),
     ) -> (TensorData, TensorData) {
-        let h = fused::forward::<E>(program, shape, slice(z), slice(bias));
-        let out = matmul(
-            MatRef::row_major(&h, rows, width),
-            MatRef::row_major(slice::<E>(weight), width, next),
-        );
+        let weight = MatRef::row_major(slice::<E>(weight), width, next);
+        let (h, out) = fused::layer_forward::<E>(program, shape, slice(z), slice(bias), weight);
         (
             TensorData::new(h, [rows, width]),
             TensorData::new(out, [rows, next]),
@@ -128,14 +125,18 @@ fn flex_layer_backward(
         ),
         (rows, width, next): (usize, usize, usize),
     ) -> (TensorData, TensorData, TensorData) {
-        let g = MatRef::row_major(slice::<E>(grad), rows, next);
-        let grad_h = matmul(g, MatRef::row_major(slice::<E>(weight), width, next).t());
-        let grad_w = matmul(MatRef::row_major(slice::<E>(h), rows, width).t(), g);
-        let (grad_z, grad_b) = fused::backward::<E>(program, shape, slice(z), slice(bias), &grad_h);
+        let weight = MatRef::row_major(slice::<E>(weight), width, next);
+        let grads = fused::layer_backward::<E>(
+            program,
+            shape,
+            (slice(z), slice(bias), weight),
+            slice(h),
+            slice(grad),
+        );
         (
-            TensorData::new(grad_z, [rows, width]),
-            TensorData::new(grad_b, [1, width]),
-            TensorData::new(grad_w, [width, next]),
+            TensorData::new(grads.z, [rows, width]),
+            TensorData::new(grads.bias, [1, width]),
+            TensorData::new(grads.weight, [width, next]),
         )
     }
     let inputs = (&z, &bias, &weight, &h, &grad);
