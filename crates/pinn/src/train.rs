@@ -338,44 +338,20 @@ impl<'a> Trainer<'a> {
     ) -> Result<Trained, TrainError> {
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         let names = self.problem.component_names();
-        let unknowns = self.problem.unknowns().to_vec();
-        let n_net = self.problem.network_parameter_count();
-        let metrics_path = out.join("metrics.csv");
-        let mut header = vec!["iteration".to_string(), "loss".to_string()];
-        header.extend(names.iter().cloned());
-        header.extend(unknowns.iter().map(|u| u.name.clone()));
-        header.push("wall_s".into());
-        // A resumed run keeps the rows up to its checkpoint and continues after them.
-        let mut kept = header.join(",") + "\n";
-        if self.start > 0
-            && let Ok(old) = std::fs::read_to_string(&metrics_path)
-        {
-            for line in old.lines().skip(1) {
-                let it: Option<usize> = line.split(',').next().and_then(|v| v.parse().ok());
-                if it.is_some_and(|it| it <= self.start) {
-                    kept.push_str(line);
-                    kept.push('\n');
-                }
-            }
-        }
-        std::fs::write(&metrics_path, kept).map_err(io_err(&metrics_path))?;
-        let mut metrics = std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&metrics_path)
-                .map_err(io_err(&metrics_path))?,
-        );
+        let start = Instant::now();
+        let mut metrics = MetricsLog::open(
+            &out.join("metrics.csv"),
+            &names,
+            self.problem.unknowns(),
+            self.start,
+            start,
+        )?;
+        let params_path = out.join("params.json");
         let checkpoint_every = self.problem.config().run.checkpoint_every;
         let log_every = self.problem.config().run.log_every;
-        let start = Instant::now();
         let mut times = Vec::with_capacity(iterations);
         let mut last_components: Vec<f64> = vec![f64::NAN; names.len()];
         let mut last_total = f64::NAN;
-        let mut log_row = |it: usize, total: f64, components: &[f64], raw: &[f64]| {
-            write_row(&mut metrics, it, total, components, raw, &unknowns, start)
-                .and_then(|()| metrics.flush())
-                .map_err(io_err(&metrics_path))
-        };
         for it in (self.start + 1)..=iterations {
             let previous = self.params.clone();
             let t0 = Instant::now();
@@ -383,24 +359,25 @@ impl<'a> Trainer<'a> {
             let total = to_scalar(&total);
             times.push(t0.elapsed().as_secs_f64());
             let log_now = it.is_multiple_of(log_every) || it == iterations || it == 1;
-            if log_now || !total.is_finite() {
+            let finite = total.is_finite();
+            if log_now || !finite {
                 last_components = components.iter().map(to_scalar).collect();
             }
-            if !total.is_finite() {
+            if !finite {
                 self.params = previous;
+            }
+            let stop = finite && progress.should_stop();
+            if log_now || !finite || stop {
+                metrics.row(it, total, &last_components, self.unknown_values())?;
+            }
+            if !finite {
                 let (term, value) = names
                     .iter()
                     .zip(&last_components)
                     .find(|(_, v)| !v.is_finite())
                     .map(|(n, v)| (n.clone(), *v))
                     .unwrap_or_else(|| ("total".into(), total));
-                log_row(
-                    it,
-                    total,
-                    &last_components,
-                    &raw_values(&self.params[n_net..]),
-                )?;
-                save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+                save_parameters(self.problem, &self.params, &params_path)?;
                 progress.finish();
                 return Err(TrainError::NonFinite {
                     iteration: it,
@@ -410,26 +387,14 @@ impl<'a> Trainer<'a> {
                 });
             }
             last_total = total;
-            if log_now {
-                log_row(
-                    it,
-                    total,
-                    &last_components,
-                    &raw_values(&self.params[n_net..]),
-                )?;
-            }
-            if checkpoint_every > 0 && (it.is_multiple_of(checkpoint_every) || it == iterations) {
+            if stop
+                || (checkpoint_every > 0
+                    && (it.is_multiple_of(checkpoint_every) || it == iterations))
+            {
                 self.save_checkpoint(out, it)?;
             }
-            if progress.should_stop() {
-                log_row(
-                    it,
-                    total,
-                    &last_components,
-                    &raw_values(&self.params[n_net..]),
-                )?;
-                self.save_checkpoint(out, it)?;
-                save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+            if stop {
+                save_parameters(self.problem, &self.params, &params_path)?;
                 progress.finish();
                 return Err(TrainError::Interrupted {
                     iteration: it,
@@ -452,79 +417,16 @@ impl<'a> Trainer<'a> {
         let lbfgs = match self.problem.config().optimizer.lbfgs.clone() {
             None => None,
             Some(config) => {
-                let comps = std::cell::RefCell::new(last_components.clone());
-                let n_unknowns = unknowns.len();
-                let shapes: Vec<[usize; 2]> = self.params.iter().map(|p| p.dims()).collect();
-                let x0: Vec<f64> = self.params.iter().flat_map(to_vec).collect();
-                let problem = self.problem;
-                let unflatten = |x: &[f64]| -> Vec<Tensor<2>> {
-                    let mut offset = 0;
-                    shapes
-                        .iter()
-                        .map(|&[r, c]| {
-                            let t = problem.context().matrix(&x[offset..offset + r * c], r, c);
-                            offset += r * c;
-                            t
-                        })
-                        .collect()
-                };
-                let tail = std::cell::RefCell::new(raw_values(&self.params[n_net..]));
-                let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
-                    let tracked: Vec<Tensor<2>> = unflatten(x)
-                        .into_iter()
-                        .map(|p| p.autodiff().require_grad())
-                        .collect();
-                    let loss = problem.loss(&tracked);
-                    let grads = loss.total.backward();
-                    let g = tracked
-                        .iter()
-                        .flat_map(|t| match t.grad(&grads) {
-                            Some(g) => to_vec(&g),
-                            None => vec![0.0; t.dims()[0] * t.dims()[1]],
-                        })
-                        .collect();
-                    *comps.borrow_mut() = loss
-                        .components
-                        .into_iter()
-                        .map(|c| to_scalar(&c.without_autodiff()))
-                        .collect();
-                    *tail.borrow_mut() = x[x.len() - n_unknowns..].to_vec();
-                    (to_scalar(&loss.total.without_autodiff()), g)
-                };
-                let mut log_error = None;
-                let result = crate::lbfgs::minimize(&mut objective, x0, &config, &mut |k, loss| {
-                    let it = iterations + k;
-                    if (k.is_multiple_of(log_every) || k == 1)
-                        && let Err(e) = log_row(it, loss, &comps.borrow(), &tail.borrow())
-                    {
-                        log_error.get_or_insert(e);
-                    }
-                    progress.iteration(it, loss);
-                });
-                if let Some(e) = log_error {
-                    return Err(e);
-                }
-                self.params = unflatten(&result.x);
-                last_total = result.loss;
-                last_components = comps.borrow().clone();
-                let final_tail = result.x[result.x.len() - n_unknowns..].to_vec();
-                log_row(
-                    iterations + result.iterations,
-                    result.loss,
-                    &last_components,
-                    &final_tail,
-                )?;
-                Some(LbfgsSummary {
-                    iterations: result.iterations,
-                    evaluations: result.evaluations,
-                    stop_reason: result.reason,
-                    final_loss: result.loss,
-                })
+                let (summary, components) =
+                    self.polish_with_lbfgs(&config, iterations, &mut metrics, progress)?;
+                last_total = summary.final_loss;
+                last_components = components;
+                Some(summary)
             }
         };
         progress.finish();
         let training_seconds = start.elapsed().as_secs_f64();
-        save_parameters(self.problem, &self.params, &out.join("params.json"))?;
+        save_parameters(self.problem, &self.params, &params_path)?;
         let evaluation = self.problem.evaluate(&self.params);
         let cfg = self.problem.config();
         let report = Report {
@@ -552,24 +454,159 @@ impl<'a> Trainer<'a> {
             params: self.params,
         })
     }
+
+    /// The raw values of the unknown physical parameters (the tail of the parameter list).
+    fn unknown_values(&self) -> Vec<f64> {
+        raw_values(&self.params[self.problem.network_parameter_count()..])
+    }
+
+    /// The L-BFGS phase after Adam: minimises the loss from the current parameters, logging
+    /// after iteration `adam_iterations`. Returns its summary and the final loss components.
+    fn polish_with_lbfgs(
+        &mut self,
+        config: &pinn_core::config::LbfgsConfig,
+        adam_iterations: usize,
+        metrics: &mut MetricsLog,
+        progress: &mut dyn Progress,
+    ) -> Result<(LbfgsSummary, Vec<f64>), TrainError> {
+        let problem = self.problem;
+        let log_every = problem.config().run.log_every;
+        let n_unknowns = problem.unknowns().len();
+        let shapes: Vec<[usize; 2]> = self.params.iter().map(|p| p.dims()).collect();
+        let x0: Vec<f64> = self.params.iter().flat_map(to_vec).collect();
+        let unflatten = |x: &[f64]| -> Vec<Tensor<2>> {
+            let mut offset = 0;
+            shapes
+                .iter()
+                .map(|&[r, c]| {
+                    let t = problem.context().matrix(&x[offset..offset + r * c], r, c);
+                    offset += r * c;
+                    t
+                })
+                .collect()
+        };
+        let components = std::cell::RefCell::new(Vec::new());
+        let unknowns = std::cell::RefCell::new(self.unknown_values());
+        let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
+            let tracked: Vec<Tensor<2>> = unflatten(x)
+                .into_iter()
+                .map(|p| p.autodiff().require_grad())
+                .collect();
+            let loss = problem.loss(&tracked);
+            let grads = loss.total.backward();
+            let gradient = tracked
+                .iter()
+                .flat_map(|t| match t.grad(&grads) {
+                    Some(g) => to_vec(&g),
+                    None => vec![0.0; t.dims()[0] * t.dims()[1]],
+                })
+                .collect();
+            *components.borrow_mut() = loss
+                .components
+                .into_iter()
+                .map(|c| to_scalar(&c.without_autodiff()))
+                .collect();
+            *unknowns.borrow_mut() = x[x.len() - n_unknowns..].to_vec();
+            (to_scalar(&loss.total.without_autodiff()), gradient)
+        };
+        let mut log_error = None;
+        let result = crate::lbfgs::minimize(&mut objective, x0, config, &mut |k, loss| {
+            let it = adam_iterations + k;
+            if (k.is_multiple_of(log_every) || k == 1)
+                && let Err(e) =
+                    metrics.row(it, loss, &components.borrow(), unknowns.borrow().clone())
+            {
+                log_error.get_or_insert(e);
+            }
+            progress.iteration(it, loss);
+        });
+        if let Some(e) = log_error {
+            return Err(e);
+        }
+        self.params = unflatten(&result.x);
+        let components = components.into_inner();
+        metrics.row(
+            adam_iterations + result.iterations,
+            result.loss,
+            &components,
+            result.x[result.x.len() - n_unknowns..].to_vec(),
+        )?;
+        let summary = LbfgsSummary {
+            iterations: result.iterations,
+            evaluations: result.evaluations,
+            stop_reason: result.reason,
+            final_loss: result.loss,
+        };
+        Ok((summary, components))
+    }
 }
 
-fn write_row(
-    w: &mut impl Write,
-    it: usize,
-    total: f64,
-    components: &[f64],
-    raw_unknowns: &[f64],
-    unknowns: &[crate::problem::Unknown],
+/// A run's `metrics.csv`: a header, then one row per logged iteration (loss, its components,
+/// the unknowns in physical units, wall seconds).
+struct MetricsLog {
+    path: PathBuf,
+    writer: std::io::BufWriter<std::fs::File>,
+    unknowns: Vec<crate::problem::Unknown>,
     start: Instant,
-) -> std::io::Result<()> {
-    let mut row = vec![it.to_string(), format!("{total:e}")];
-    row.extend(components.iter().map(|c| format!("{c:e}")));
-    for (u, raw) in unknowns.iter().zip(raw_unknowns) {
-        row.push(format!("{:e}", u.physical(*raw)));
+}
+
+impl MetricsLog {
+    /// Writes the header, keeping the rows up to iteration `resumed_after` of an earlier
+    /// run (0 for a fresh one), and opens the file for appending.
+    fn open(
+        path: &Path,
+        components: &[String],
+        unknowns: &[crate::problem::Unknown],
+        resumed_after: usize,
+        start: Instant,
+    ) -> Result<Self, TrainError> {
+        let mut header = vec!["iteration".to_string(), "loss".to_string()];
+        header.extend(components.iter().cloned());
+        header.extend(unknowns.iter().map(|u| u.name.clone()));
+        header.push("wall_s".into());
+        let mut kept = header.join(",") + "\n";
+        if resumed_after > 0
+            && let Ok(old) = std::fs::read_to_string(path)
+        {
+            for line in old.lines().skip(1) {
+                let it: Option<usize> = line.split(',').next().and_then(|v| v.parse().ok());
+                if it.is_some_and(|it| it <= resumed_after) {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        std::fs::write(path, kept).map_err(io_err(path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer: std::io::BufWriter::new(file),
+            unknowns: unknowns.to_vec(),
+            start,
+        })
     }
-    row.push(format!("{:.3}", start.elapsed().as_secs_f64()));
-    writeln!(w, "{}", row.join(","))
+
+    /// Appends (and flushes) the row of iteration `it`; `raw_unknowns` are the optimiser's values.
+    fn row(
+        &mut self,
+        it: usize,
+        total: f64,
+        components: &[f64],
+        raw_unknowns: Vec<f64>,
+    ) -> Result<(), TrainError> {
+        let mut row = vec![it.to_string(), format!("{total:e}")];
+        row.extend(components.iter().map(|c| format!("{c:e}")));
+        for (u, raw) in self.unknowns.iter().zip(raw_unknowns) {
+            row.push(format!("{:e}", u.physical(raw)));
+        }
+        row.push(format!("{:.3}", self.start.elapsed().as_secs_f64()));
+        writeln!(self.writer, "{}", row.join(","))
+            .and_then(|()| self.writer.flush())
+            .map_err(io_err(&self.path))
+    }
 }
 
 /// Median of a sample (0 for an empty one).

@@ -428,6 +428,57 @@ fn interrupted_and_resumed_equals_straight_through() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Asks to stop once `after` iterations have been reported (what Ctrl-C does in the CLI).
+struct StopAfter {
+    after: usize,
+    seen: usize,
+}
+
+impl pinn::Progress for StopAfter {
+    fn iteration(&mut self, _: usize, _: f64) {
+        self.seen += 1;
+    }
+    fn should_stop(&self) -> bool {
+        self.seen >= self.after
+    }
+}
+
+#[test]
+fn a_stop_request_checkpoints_and_resuming_finishes_the_run() {
+    let dir = temp_dir("stop");
+    let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
+        .replace("log_every = 500", "log_every = 10\ncheckpoint_every = 100");
+    let path = dir.join("stop.toml");
+    std::fs::write(&path, text).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let out = dir.join("run");
+    let stopped = Trainer::new(&problem).run(30, &out, &mut StopAfter { after: 7, seen: 0 });
+    // Iterations 1-7 are reported; the request is seen after the 8th step, which is kept.
+    match stopped {
+        Err(TrainError::Interrupted { iteration, .. }) => assert_eq!(iteration, 8),
+        Err(other) => panic!("expected an interruption, got {other}"),
+        Ok(_) => panic!("expected an interruption, the run finished"),
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).expect("metrics");
+    let logged: Vec<&str> = metrics
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or(""))
+        .collect();
+    assert_eq!(logged, ["1", "8"], "the stop logs its iteration");
+    let resumed = Trainer::resume(&problem, &out).expect("checkpoint written on stop");
+    assert_eq!(resumed.start_iteration(), 8);
+    let finished = resumed.run(30, &out, &mut Silent).expect("rest of the run");
+    let straight = Trainer::new(&problem)
+        .run(30, &dir.join("straight"), &mut Silent)
+        .expect("straight run");
+    assert_eq!(
+        finished.report.evaluation.relative_l2,
+        straight.report.evaluation.relative_l2
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn eager_and_fused_modes_train_along_the_same_loss_curve() {
     // Continuous time with unknowns (second order in x) and discrete time with a multi-output
