@@ -1,18 +1,15 @@
 //! Discrete-time (implicit Runge-Kutta) models: the Runge-Kutta maps on a problem with a
 //! known answer, and a short identification run.
 
+mod common;
+use common::temp_dir;
+
 use std::path::{Path, PathBuf};
 
 use pinn::{LoadOptions, Problem, Silent, Trainer};
 use pinn_core::backend::to_scalar;
 use pinn_core::data::{Array, write_npy};
 use pinn_rk::ButcherTable;
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pinn-disc-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
 
 /// Solves `(I + dt A) U = u0 𝟙`: the stages of `u' = -u` (Gaussian elimination).
 fn decay_stages(table: &ButcherTable, dt: f64, u0: f64) -> Vec<f64> {

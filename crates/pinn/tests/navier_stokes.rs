@@ -4,6 +4,9 @@
 //! Taylor-Green vortex is a pure gradient, absorbed by the pressure, and λ₁ could not be
 //! identified from velocities.)
 
+mod common;
+use common::workspace;
+
 use std::path::{Path, PathBuf};
 
 use pinn::core::config::ProblemConfig;
@@ -13,10 +16,6 @@ use pinn_core::data::{Array, write_npy};
 const NU: f64 = 0.01;
 /// Speed of the carrying stream.
 const STREAM: f64 = 0.25;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `u = U - cos ξ sin y F`, `v = sin ξ cos y F`, `p = -(cos 2ξ + cos 2y) F² / 4` with
 /// `ξ = x - U t` and `F = e^{-2νt}`, on the problem's box, written as a grid dataset into `dir`.

@@ -1,27 +1,13 @@
 //! Problem assembly and training through the public API: a short analytic problem trained to
 //! a stated accuracy, the shipped problem files, and bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{options, temp_dir, workspace};
+
+use std::path::Path;
 
 use pinn::{LoadOptions, Mode, Precision, Problem, ProblemError, Silent, TrainError, Trainer};
 use pinn_core::data::{Array, write_npy};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("pinn-test-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn options(datasets: &Path) -> LoadOptions {
-    LoadOptions {
-        datasets: datasets.to_path_buf(),
-        ..Default::default()
-    }
-}
 
 /// `u_xx = -pi^2 sin(pi x)` on [-1, 1] with u(±1) = 0, solution `sin(pi x)`, tabulated for
 /// evaluation into `dir`.

@@ -1,0 +1,26 @@
+//! Helpers shared by the integration tests (each test binary uses a subset of them).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use pinn::LoadOptions;
+
+/// The workspace root (for the shipped `problems/`).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh folder under the system's temporary directory, unique to this test process and tag.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pinn-test-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Load options that read and generate datasets in `datasets`.
+pub fn options(datasets: &Path) -> LoadOptions {
+    LoadOptions {
+        datasets: datasets.to_path_buf(),
+        ..Default::default()
+    }
+}
