@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, Trainer};
+use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, ReplayStatus, Trainer};
 use serde::{Deserialize, Serialize};
 
 /// The paper's eight benchmark problems, by file stem under `problems/`.
@@ -50,21 +50,23 @@ pub fn load_problem_on(
 }
 
 /// Runs `warmup` untimed Adam steps, then times `iterations` steps one by one; each step ends by
-/// reading its loss back, so asynchronous devices are timed to completion. Milliseconds.
-pub fn time_steps(problem: &Problem, warmup: usize, iterations: usize) -> Vec<f64> {
+/// reading its loss back, so asynchronous devices are timed to completion. Milliseconds, and
+/// how the graph modes ran (they capture the step during the warm-up).
+pub fn time_steps(problem: &Problem, warmup: usize, iterations: usize) -> (Vec<f64>, ReplayStatus) {
     let mut trainer = Trainer::new(problem);
     for _ in 0..warmup {
         let (loss, _) = trainer.step();
         std::hint::black_box(loss.into_scalar::<f32>());
     }
-    (0..iterations)
+    let times = (0..iterations)
         .map(|_| {
             let start = Instant::now();
             let (loss, _) = trainer.step();
             std::hint::black_box(loss.into_scalar::<f32>());
             start.elapsed().as_secs_f64() * 1e3
         })
-        .collect()
+        .collect();
+    (times, trainer.replay_status())
 }
 
 /// One problem in one mode: its timing, or why it was not run.
@@ -87,6 +89,10 @@ pub struct Measurement {
     /// Why the mode did not run (not available on the device, or it failed).
     #[serde(default)]
     pub unavailable: Option<String>,
+    /// For a graph mode that ran its steps without replay: why (its time is then that of
+    /// plain steps).
+    #[serde(default)]
+    pub replay_abandoned: Option<String>,
 }
 
 /// The PyTorch reference step of one problem (benches/reference/step.py).
@@ -252,6 +258,19 @@ impl BenchResults {
             }
         }
 
+        let abandoned: Vec<&Measurement> = self
+            .measurements
+            .iter()
+            .filter(|m| m.replay_abandoned.is_some())
+            .collect();
+        if !abandoned.is_empty() {
+            out.push_str("\n## Graph modes timed without replay\n\n");
+            for m in abandoned {
+                let why = m.replay_abandoned.as_deref().unwrap_or_default();
+                out.push_str(&format!("- {} / {}: {why}\n", m.problem, m.mode));
+            }
+        }
+
         if self.measurements.iter().any(|m| m.unavailable.is_some()) {
             out.push_str("\n## Not run\n\n");
             // One line per distinct reason keeps the list short when a whole mode is missing.
@@ -303,6 +322,7 @@ mod tests {
             iterations: 10,
             errors: BTreeMap::new(),
             unavailable: ms.is_none().then(|| "not here".to_string()),
+            replay_abandoned: None,
         }
     }
 

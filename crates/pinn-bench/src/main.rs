@@ -8,7 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use pinn::train::median;
-use pinn::{DeviceKind, Mode, Silent, Trainer};
+use pinn::{DeviceKind, Mode, ReplayStatus, Silent, Trainer};
 use pinn_bench::{
     BenchResults, Measurement, PROBLEMS, ReferenceTiming, load_problem_on, time_steps,
     workspace_root,
@@ -124,7 +124,7 @@ fn measure(
 ) -> Result<Measurement> {
     let problem =
         load_problem_on(name, device, mode).with_context(|| format!("loading problem {name}"))?;
-    let mut times = time_steps(&problem, warmup, iters);
+    let (mut times, replay) = time_steps(&problem, warmup, iters);
     let mut errors = BTreeMap::new();
     if full {
         let out = std::env::temp_dir().join(format!("pinn-bench-{name}-{mode}"));
@@ -148,6 +148,11 @@ fn measure(
         iterations: iters,
         errors,
         unavailable: None,
+        replay_abandoned: match replay {
+            ReplayStatus::Abandoned(why) => Some(why),
+            ReplayStatus::Pending => Some(format!("not captured within {warmup} warm-up steps")),
+            ReplayStatus::Off | ReplayStatus::Replaying => None,
+        },
     })
 }
 
@@ -228,6 +233,7 @@ fn unavailable(problem: &str, mode: Mode, device: DeviceKind, why: String) -> Me
         iterations: 0,
         errors: BTreeMap::new(),
         unavailable: Some(why),
+        replay_abandoned: None,
     }
 }
 

@@ -31,4 +31,4 @@ pub use problem::{
     Evaluation, EvaluationGrid, Fields, InCode, LoadOptions, LossValue, Problem, ProblemError,
     ResidualFn, relative_l2,
 };
-pub use train::{Progress, Report, Silent, TrainError, Trained, Trainer};
+pub use train::{Progress, ReplayStatus, Report, Silent, TrainError, Trained, Trainer};

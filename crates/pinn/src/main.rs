@@ -302,6 +302,9 @@ fn run(cli: Cli) -> Result<()> {
             if r.iterations > 0 {
                 println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
             }
+            if let Some(graph) = &r.graph_replay {
+                println!("graph replay       {graph}");
+            }
             println!("training time      {:.1} s", r.training_seconds);
             println!("report             {}", out.join("report.json").display());
             match pinn::plot::plot_run(&out, &problem) {

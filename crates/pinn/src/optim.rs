@@ -1,4 +1,4 @@
-//! Adam on a flat list of parameter tensors, updated out of place without autodiff.
+//! Adam on a flat list of parameter tensors, updated in place without autodiff.
 
 use burn::tensor::Tensor;
 use pinn_core::config::OptimizerConfig;
@@ -62,49 +62,48 @@ impl Adam {
     }
 
     /// Applies one update; `grads[i]` is the gradient of `params[i]`.
+    ///
+    /// Each state tensor (parameter, moments, step counter) is taken out of its slot, updated
+    /// and put back, so that where the backend can it rewrites its own buffer: a recorded step
+    /// (graph replay) must find its new state where it read the old one. For that the caller
+    /// must hold no other handle to the parameters (such as the autodiff copies of the step).
     pub fn update(&mut self, params: &mut [Tensor<2>], grads: Vec<Tensor<2>>) {
         self.step += 1;
-        let Some(t) = self.step_on_device.take() else {
+        let Some(t) = self.step_on_device.as_mut() else {
             return;
         };
-        let t = t.add_scalar(1.0);
-        self.step_on_device = Some(t.clone());
+        t.inplace(|t| t.add_scalar(1.0));
+        let t = t.clone();
+        let (beta1, beta2) = (self.beta1, self.beta2);
         // lr / (1 − β₁ᵗ) and 1 / √(1 − β₂ᵗ), as [1, 1] tensors broadcast over each parameter.
         let step_size = t
             .clone()
-            .mul_scalar(self.beta1.ln())
+            .mul_scalar(beta1.ln())
             .exp()
             .neg()
             .add_scalar(1.0)
             .recip()
             .mul_scalar(self.lr);
         let inv_sqrt_bias2 = t
-            .clone()
-            .mul_scalar(self.beta2.ln())
+            .mul_scalar(beta2.ln())
             .exp()
             .neg()
             .add_scalar(1.0)
             .sqrt()
             .recip();
         for (i, g) in grads.into_iter().enumerate() {
-            let m = self.first[i]
-                .clone()
-                .mul_scalar(self.beta1)
-                .add(g.clone().mul_scalar(1.0 - self.beta1));
-            let v = self.second[i]
-                .clone()
-                .mul_scalar(self.beta2)
-                .add(g.clone().mul(g).mul_scalar(1.0 - self.beta2));
-            let denom = v
+            self.first[i].inplace(|m| m.mul_scalar(beta1).add(g.clone().mul_scalar(1.0 - beta1)));
+            self.second[i].inplace(|v| {
+                v.mul_scalar(beta2)
+                    .add(g.clone().mul(g).mul_scalar(1.0 - beta2))
+            });
+            let denom = self.second[i]
                 .clone()
                 .sqrt()
                 .mul(inv_sqrt_bias2.clone())
                 .add_scalar(self.epsilon);
-            params[i] = params[i]
-                .clone()
-                .sub(m.clone().div(denom).mul(step_size.clone()));
-            self.first[i] = m;
-            self.second[i] = v;
+            let update = self.first[i].clone().div(denom).mul(step_size.clone());
+            params[i].inplace(|p| p.sub(update));
         }
     }
 }

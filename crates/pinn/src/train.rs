@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Tensor;
-use pinn_core::backend::{to_scalar, to_vec};
+use pinn_core::Precision;
+use pinn_core::backend::{GraphError, StepGraph, to_scalar, to_vec};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -18,11 +19,14 @@ use crate::problem::{Evaluation, Problem};
 pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error(
-        "training diverged at iteration {iteration}: loss term `{term}` is {value} (metrics and the last finite parameters are kept in `{out}`)"
+        "training diverged at iteration {iteration}: loss term `{term}` is {value} (metrics, and the parameters after iteration {kept}, are kept in `{out}`)"
     )]
     NonFinite {
         /// Iteration (1-based) whose loss was not finite.
         iteration: usize,
+        /// Iteration after which the saved parameters were taken (the one before, or with graph
+        /// replay the last logged one).
+        kept: usize,
         /// First non-finite component.
         term: String,
         /// Its value.
@@ -105,6 +109,9 @@ pub struct Report {
     pub training_seconds: f64,
     /// The L-BFGS phase, if configured.
     pub lbfgs: Option<LbfgsSummary>,
+    /// How the graph modes ran the steps (absent in the other modes): replayed as a graph, or
+    /// why not.
+    pub graph_replay: Option<String>,
 }
 
 /// What the L-BFGS phase did.
@@ -133,6 +140,122 @@ pub struct Trainer<'a> {
     adam: Adam,
     /// Adam iterations already done (non-zero when resumed).
     start: usize,
+    replay: Replay,
+}
+
+/// A step's total loss and its components.
+type StepOutputs = (Tensor<1>, Vec<Tensor<1>>);
+
+/// Plain steps before a step is captured: every kernel compiled and autotuned, Burn's fusion at
+/// its steady state and the allocation pool filled, so the capture allocates nothing.
+const WARM_UP_STEPS: usize = 3;
+
+/// Graph replay of the training step (the graph modes).
+enum Replay {
+    /// Plain steps only.
+    Off,
+    /// Plain steps left before the capture.
+    WarmingUp(usize),
+    /// Every step replays the captured one.
+    Replaying(Box<Replayed>),
+    /// Capture was tried and is not used (plain steps from then on): why.
+    Abandoned(String),
+}
+
+/// A captured step and the tensors whose buffers its replays write the step's outputs to.
+struct Replayed {
+    graph: StepGraph,
+    outputs: StepOutputs,
+}
+
+/// Where graph replay of the training step stands ([`Trainer::replay_status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayStatus {
+    /// Not requested.
+    Off,
+    /// Requested; the step is not captured yet (warm-up).
+    Pending,
+    /// Steps are replayed as a recorded graph.
+    Replaying,
+    /// Requested but not used, and why (no graph support on the device, a failed capture, or a
+    /// replayed step that did not match a plain one).
+    Abandoned(String),
+}
+
+/// The parameters and Adam state copied to the host: what a failed capture or a diverged
+/// replay falls back to.
+struct StateSnapshot {
+    params: Vec<(Vec<f64>, [usize; 2])>,
+    step: u64,
+    first: Vec<(Vec<f64>, [usize; 2])>,
+    second: Vec<(Vec<f64>, [usize; 2])>,
+}
+
+impl StateSnapshot {
+    fn take(params: &[Tensor<2>], adam: &Adam) -> Self {
+        let host = |ts: &[Tensor<2>]| ts.iter().map(|t| (to_vec(t), t.dims())).collect();
+        let (step, first, second) = adam.state();
+        Self {
+            params: host(params),
+            step,
+            first: host(first),
+            second: host(second),
+        }
+    }
+
+    /// Fresh tensors (new buffers) holding the snapshot.
+    fn restore(&self, problem: &Problem) -> (Vec<Tensor<2>>, Adam) {
+        let ctx = problem.context();
+        let device = |host: &[(Vec<f64>, [usize; 2])]| -> Vec<Tensor<2>> {
+            host.iter()
+                .map(|(values, [r, c])| ctx.matrix(values, *r, *c))
+                .collect()
+        };
+        let params = device(&self.params);
+        let mut adam = Adam::new(&problem.config().optimizer, &params);
+        adam.restore(self.step, device(&self.first), device(&self.second));
+        (params, adam)
+    }
+
+    /// Largest difference between the parameters of two snapshots, relative to the largest
+    /// parameter.
+    fn parameter_difference(&self, other: &Self) -> f64 {
+        let mut scale = f64::MIN_POSITIVE;
+        let mut worst = 0.0f64;
+        for ((a, _), (b, _)) in self.params.iter().zip(&other.params) {
+            for (x, y) in a.iter().zip(b) {
+                scale = scale.max(x.abs());
+                worst = worst.max((x - y).abs());
+            }
+        }
+        worst / scale
+    }
+}
+
+/// One Adam step on `params` from the problem's loss; returns the loss before the update.
+fn plain_step(problem: &Problem, params: &mut [Tensor<2>], adam: &mut Adam) -> StepOutputs {
+    let tracked: Vec<Tensor<2>> = params
+        .iter()
+        .map(|p| p.clone().autodiff().require_grad())
+        .collect();
+    let loss = problem.loss(&tracked);
+    let grads = loss.total.backward();
+    let g: Vec<Tensor<2>> = tracked
+        .iter()
+        .zip(params.iter())
+        .map(|(t, p)| t.grad(&grads).unwrap_or_else(|| p.zeros_like()))
+        .collect();
+    let total = loss.total.without_autodiff();
+    let components = loss
+        .components
+        .into_iter()
+        .map(Tensor::without_autodiff)
+        .collect();
+    // The autodiff copies share the parameters' buffers: gone, the update can rewrite them.
+    drop(grads);
+    drop(tracked);
+    adam.update(params, g);
+    (total, components)
 }
 
 /// Name of the checkpoint file in a run folder.
@@ -246,11 +369,40 @@ impl<'a> Trainer<'a> {
     pub fn new(problem: &'a Problem) -> Self {
         let params = problem.initial_parameters();
         let adam = Adam::new(&problem.config().optimizer, &params);
-        Self {
+        let trainer = Self {
             problem,
             params,
             adam,
             start: 0,
+            replay: Replay::Off,
+        };
+        if problem.context().mode().replays_graph() {
+            trainer.with_graph_replay()
+        } else {
+            trainer
+        }
+    }
+
+    /// Captures the training step once, after a short warm-up, and replays it as one graph
+    /// launch per iteration (what the graph modes do; `new` turns it on for them). The first
+    /// replay is checked against a plain step from the same state, and any failure (a device
+    /// without graphs, such as the CPU, a failed capture, a mismatch) falls back to plain steps
+    /// with the reason in [`Trainer::replay_status`].
+    pub fn with_graph_replay(mut self) -> Self {
+        self.replay = match self.problem.context().prepare_graph() {
+            Ok(()) => Replay::WarmingUp(WARM_UP_STEPS),
+            Err(e) => Replay::Abandoned(e.to_string()),
+        };
+        self
+    }
+
+    /// Where graph replay of the training step stands.
+    pub fn replay_status(&self) -> ReplayStatus {
+        match &self.replay {
+            Replay::Off => ReplayStatus::Off,
+            Replay::WarmingUp(_) => ReplayStatus::Pending,
+            Replay::Replaying(_) => ReplayStatus::Replaying,
+            Replay::Abandoned(why) => ReplayStatus::Abandoned(why.clone()),
         }
     }
 
@@ -305,27 +457,98 @@ impl<'a> Trainer<'a> {
     }
 
     /// One Adam step; returns the loss components *before* the update.
-    pub fn step(&mut self) -> (Tensor<1>, Vec<Tensor<1>>) {
-        let tracked: Vec<Tensor<2>> = self
-            .params
-            .iter()
-            .map(|p| p.clone().autodiff().require_grad())
-            .collect();
-        let loss = self.problem.loss(&tracked);
-        let grads = loss.total.backward();
-        let g: Vec<Tensor<2>> = tracked
-            .iter()
-            .zip(&self.params)
-            .map(|(t, p)| t.grad(&grads).unwrap_or_else(|| p.zeros_like()))
-            .collect();
-        self.adam.update(&mut self.params, g);
-        let total = loss.total.without_autodiff();
-        let components = loss
-            .components
-            .into_iter()
-            .map(Tensor::without_autodiff)
-            .collect();
-        (total, components)
+    pub fn step(&mut self) -> StepOutputs {
+        match std::mem::replace(&mut self.replay, Replay::Off) {
+            Replay::Off => self.plain_step(),
+            Replay::Abandoned(why) => {
+                self.replay = Replay::Abandoned(why);
+                self.plain_step()
+            }
+            Replay::WarmingUp(0) => self.capture_step(),
+            Replay::WarmingUp(left) => {
+                self.replay = Replay::WarmingUp(left - 1);
+                self.plain_step()
+            }
+            Replay::Replaying(replayed) => {
+                // SAFETY: the graph was recorded from `plain_step` on this trainer's parameters
+                // and Adam state, which live in `self` (updated in place, as the check after the
+                // capture confirmed), on the problem's data and points, which `self.problem`
+                // keeps alive, and on the step outputs held here; the trainer is used from one
+                // thread.
+                #[allow(unsafe_code)]
+                let result = unsafe { replayed.graph.replay() };
+                match result {
+                    Ok(()) => {
+                        let step = replayed.outputs.clone();
+                        self.replay = Replay::Replaying(replayed);
+                        step
+                    }
+                    Err(e) => {
+                        self.replay = Replay::Abandoned(e.to_string());
+                        self.plain_step()
+                    }
+                }
+            }
+        }
+    }
+
+    fn plain_step(&mut self) -> StepOutputs {
+        plain_step(self.problem, &mut self.params, &mut self.adam)
+    }
+
+    /// Records this step as a graph, runs it once by replaying it, and keeps the graph if the
+    /// result matches a plain step from the same state.
+    fn capture_step(&mut self) -> StepOutputs {
+        let problem = self.problem;
+        let before = StateSnapshot::take(&self.params, &self.adam);
+        let (params, adam) = (&mut self.params, &mut self.adam);
+        let captured = problem
+            .context()
+            .capture_step(|| plain_step(problem, params, adam));
+        let (outputs, graph) = match captured {
+            Ok(captured) => captured,
+            Err(e) => {
+                // Recorded work never ran: start again from the state before it.
+                if !matches!(e, GraphError::Unsupported(_)) {
+                    (self.params, self.adam) = before.restore(problem);
+                }
+                self.replay = Replay::Abandoned(e.to_string());
+                return self.plain_step();
+            }
+        };
+        // SAFETY: as in `step`; this is the first replay, right after the capture.
+        #[allow(unsafe_code)]
+        let replayed = unsafe { graph.replay() };
+        let (mut params, mut adam) = before.restore(problem);
+        let plain = plain_step(problem, &mut params, &mut adam);
+        let difference = replayed.as_ref().map(|()| {
+            StateSnapshot::take(&self.params, &self.adam)
+                .parameter_difference(&StateSnapshot::take(&params, &adam))
+        });
+        let tolerance = match problem.context().precision() {
+            Precision::F64 => 1e-9,
+            Precision::F32 => 1e-3,
+        };
+        match difference {
+            Ok(d) if d <= tolerance => {
+                self.replay = Replay::Replaying(Box::new(Replayed {
+                    graph,
+                    outputs: outputs.clone(),
+                }));
+                outputs
+            }
+            other => {
+                self.params = params;
+                self.adam = adam;
+                self.replay = Replay::Abandoned(match other {
+                    Ok(d) => format!(
+                        "the replayed step differs from a plain one by {d:.2e} (relative); the step does not update its state in place"
+                    ),
+                    Err(e) => e.to_string(),
+                });
+                plain
+            }
+        }
     }
 
     /// Runs `iterations` steps, logging to `out/metrics.csv`, and writes `out/report.json`
@@ -352,8 +575,14 @@ impl<'a> Trainer<'a> {
         let mut times = Vec::with_capacity(iterations);
         let mut last_components: Vec<f64> = vec![f64::NAN; names.len()];
         let mut last_total = f64::NAN;
+        // With graph replay the parameters' buffers are rewritten in place, so the fallback
+        // on divergence is a host copy taken at each logged iteration instead of the previous
+        // step's tensors.
+        let mut logged_state = (!matches!(self.replay, Replay::Off | Replay::Abandoned(_)))
+            .then(|| (self.start, StateSnapshot::take(&self.params, &self.adam)));
         for it in (self.start + 1)..=iterations {
-            let previous = self.params.clone();
+            let replaying = !matches!(self.replay, Replay::Off | Replay::Abandoned(_));
+            let previous = (!replaying).then(|| self.params.clone());
             let t0 = Instant::now();
             let (total, components) = self.step();
             let total = to_scalar(&total);
@@ -363,8 +592,16 @@ impl<'a> Trainer<'a> {
             if log_now || !finite {
                 last_components = components.iter().map(to_scalar).collect();
             }
+            let mut kept = it - 1;
             if !finite {
-                self.params = previous;
+                if let Some(previous) = previous {
+                    self.params = previous;
+                } else if let Some((at, state)) = &logged_state {
+                    self.params = state.restore(self.problem).0;
+                    kept = *at;
+                }
+            } else if replaying && log_now {
+                logged_state = Some((it, StateSnapshot::take(&self.params, &self.adam)));
             }
             let stop = finite && progress.should_stop();
             if log_now || !finite || stop {
@@ -381,6 +618,7 @@ impl<'a> Trainer<'a> {
                 progress.finish();
                 return Err(TrainError::NonFinite {
                     iteration: it,
+                    kept,
                     term,
                     value,
                     out: out.to_path_buf(),
@@ -442,6 +680,15 @@ impl<'a> Trainer<'a> {
             median_ms_per_iteration: median(&mut times) * 1e3,
             training_seconds,
             lbfgs,
+            graph_replay: match self.replay_status() {
+                ReplayStatus::Off => None,
+                ReplayStatus::Pending => Some("not reached: too few iterations".into()),
+                ReplayStatus::Replaying => Some(format!(
+                    "replayed as one graph per step from iteration {}",
+                    self.start + WARM_UP_STEPS + 1
+                )),
+                ReplayStatus::Abandoned(why) => Some(format!("not used: {why}")),
+            },
         };
         let report_path = out.join("report.json");
         std::fs::write(
@@ -620,5 +867,49 @@ pub fn median(values: &mut [f64]) -> f64 {
         values[n / 2]
     } else {
         0.5 * (values[n / 2 - 1] + values[n / 2])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProblemBuilder;
+
+    /// A small problem with an unknown: Poisson-like residual with a trainable coefficient.
+    fn problem() -> Problem {
+        ProblemBuilder::new("snapshot")
+            .domain(&["x", "y"], &[0.0, 0.0], &[1.0, 1.0])
+            .network(&[8, 8], &["u"])
+            .unknown("a", 0.5, None)
+            .residual("f", "u_xx + a*u_yy - x*y")
+            .points_lhs("inside", 64)
+            .residual_loss("inside", &["f"])
+            .adam(10, 1e-2)
+            .f64()
+            .build()
+            .expect("a valid problem")
+    }
+
+    /// What the graph replay falls back to: the host copy of the state, restored into new
+    /// tensors, continues exactly as the original does.
+    #[test]
+    fn a_restored_snapshot_continues_like_the_original() {
+        let problem = problem();
+        let mut trainer = Trainer::new(&problem);
+        for _ in 0..3 {
+            trainer.step();
+        }
+        let snapshot = StateSnapshot::take(&trainer.params, &trainer.adam);
+        let (mut params, mut adam) = snapshot.restore(&problem);
+        assert_eq!(adam.steps(), 3);
+        for _ in 0..4 {
+            let (a, _) = trainer.step();
+            let (b, _) = plain_step(&problem, &mut params, &mut adam);
+            assert_eq!(to_scalar(&a), to_scalar(&b));
+        }
+        let after = StateSnapshot::take(&trainer.params, &trainer.adam);
+        let restored = StateSnapshot::take(&params, &adam);
+        assert_eq!(after.parameter_difference(&restored), 0.0);
+        assert!(after.parameter_difference(&snapshot) > 1e-6);
     }
 }

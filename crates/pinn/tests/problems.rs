@@ -116,6 +116,26 @@ fn divergence_stops_with_iteration_and_term() {
         "{msg}"
     );
     assert!(out.join("metrics.csv").exists() && out.join("params.json").exists());
+    // With graph replay the kept parameters are a host copy: here the initial ones.
+    let initial = Trainer::new(&problem).parameters().to_vec();
+    match Trainer::new(&problem)
+        .with_graph_replay()
+        .run(10, &dir.join("graph"), &mut Silent)
+    {
+        Err(TrainError::NonFinite {
+            iteration: 1,
+            kept: 0,
+            ..
+        }) => {}
+        Err(e) => panic!("expected divergence at iteration 1 keeping iteration 0, got {e}"),
+        Ok(_) => panic!("a NaN loss must stop training"),
+    }
+    let saved = pinn::train::load_parameters(&problem, &dir.join("graph/params.json"))
+        .expect("saved parameters");
+    let flat = |ps: &[pinn_core::Tensor<2>]| -> Vec<f64> {
+        ps.iter().flat_map(pinn_core::backend::to_vec).collect()
+    };
+    assert_eq!(flat(&saved), flat(&initial));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -462,6 +482,42 @@ fn a_stop_request_checkpoints_and_resuming_finishes_the_run() {
         finished.report.evaluation.relative_l2,
         straight.report.evaluation.relative_l2
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Graph replay where the device has no graphs (the CPU): the trainer warms up, tries the
+/// capture, says why it is not used and goes on with plain steps along the same loss curve.
+#[test]
+fn graph_replay_without_device_graphs_falls_back_to_plain_steps() {
+    let dir = temp_dir("graph");
+    let path = dir.join("graph.toml");
+    std::fs::write(&path, poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)).expect("write");
+    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let mut plain = Trainer::new(&problem);
+    let mut replayed = Trainer::new(&problem).with_graph_replay();
+    assert_eq!(replayed.replay_status(), pinn::ReplayStatus::Pending);
+    for step in 0..8 {
+        let (a, _) = plain.step();
+        let (b, _) = replayed.step();
+        assert_eq!(
+            a.into_scalar::<f64>(),
+            b.into_scalar::<f64>(),
+            "step {step}"
+        );
+    }
+    match replayed.replay_status() {
+        pinn::ReplayStatus::Abandoned(why) => {
+            assert!(why.contains("no graph capture"), "{why}")
+        }
+        other => panic!("expected the CPU to refuse capture, got {other:?}"),
+    }
+    let report = Trainer::new(&problem)
+        .with_graph_replay()
+        .run(6, &dir.join("run"), &mut Silent)
+        .expect("training runs")
+        .report;
+    let note = report.graph_replay.expect("a graph replay note");
+    assert!(note.starts_with("not used"), "{note}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

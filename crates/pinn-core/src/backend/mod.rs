@@ -3,6 +3,9 @@
 
 mod cuda;
 mod fused_ops;
+mod graph;
+
+pub use graph::{GraphError, StepGraph};
 
 use std::sync::Arc;
 
@@ -76,8 +79,9 @@ impl Precision {
 /// `Eager` is the plain reference (every jet rule and its backward as separate tensor ops, and
 /// on CUDA no kernel fusion). `Fused` runs each hidden layer as one fused jet operation where the
 /// device has one, and on CUDA lets Burn fuse the remaining element-wise work (our stand-in for
-/// PyTorch's JIT). `Amp` is the eager network with its matrix products in bf16. Graph replay
-/// needs the CUDA backend.
+/// PyTorch's JIT). `Amp` is the eager network with its matrix products in bf16. The graph modes
+/// record one whole training step of their base mode and replay it every iteration (CUDA
+/// graphs; the CPU backend has none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Mode {
     /// Op by op, no fusion.
@@ -130,6 +134,11 @@ impl Mode {
         matches!(self, Mode::Fused | Mode::GraphFused)
     }
 
+    /// Whether training steps are captured once and replayed as a graph.
+    pub fn replays_graph(self) -> bool {
+        matches!(self, Mode::Graph | Mode::GraphAmp | Mode::GraphFused)
+    }
+
     /// Whether the network's matrix products run in bf16 (mixed precision).
     pub fn uses_half_matmuls(self) -> bool {
         matches!(self, Mode::Amp | Mode::GraphAmp)
@@ -137,11 +146,8 @@ impl Mode {
 
     /// Why `kind` cannot run this mode, or `None` when it can.
     pub fn unavailable_on(self, kind: DeviceKind) -> Option<&'static str> {
-        match (self, kind) {
-            (Mode::Eager | Mode::Fused | Mode::Amp, _) => None,
-            (_, DeviceKind::Cpu) => Some("graph replay needs the CUDA backend"),
-            (_, DeviceKind::Cuda) => Some("graph replay is not implemented yet"),
-        }
+        (self.replays_graph() && matches!(kind, DeviceKind::Cpu))
+            .then_some("graph replay needs the CUDA backend")
     }
 }
 
@@ -320,13 +326,15 @@ mod tests {
         assert!(!Mode::Eager.fuses_layers() && !Mode::Amp.fuses_layers());
         assert!(Mode::Amp.uses_half_matmuls() && Mode::GraphAmp.uses_half_matmuls());
         assert!(!Mode::Fused.uses_half_matmuls());
-        for kind in [DeviceKind::Cpu, DeviceKind::Cuda] {
-            for mode in [Mode::Eager, Mode::Fused, Mode::Amp] {
-                assert_eq!(mode.unavailable_on(kind), None);
-            }
-            for mode in [Mode::Graph, Mode::GraphAmp, Mode::GraphFused] {
-                assert!(mode.unavailable_on(kind).is_some());
-            }
+        for mode in Mode::ALL {
+            assert_eq!(mode.unavailable_on(DeviceKind::Cuda), None, "{mode}");
+            let graph = matches!(mode, Mode::Graph | Mode::GraphAmp | Mode::GraphFused);
+            assert_eq!(mode.replays_graph(), graph, "{mode}");
+            assert_eq!(
+                mode.unavailable_on(DeviceKind::Cpu).is_some(),
+                graph,
+                "{mode}"
+            );
         }
     }
 }
