@@ -451,7 +451,8 @@ impl<'a> Trainer<'a> {
         self.start
     }
 
-    /// Current parameters.
+    /// Current parameters. With graph replay later steps rewrite these tensors' buffers in
+    /// place: read them (or copy them to the host) to keep a state.
     pub fn parameters(&self) -> &[Tensor<2>] {
         &self.params
     }
