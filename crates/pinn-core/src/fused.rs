@@ -740,17 +740,6 @@ fn split_tasks<E>(
     groups
 }
 
-/// The elements of a slice that its writer has initialised.
-///
-/// # Safety
-/// Every element of `slice` must be initialised.
-#[allow(unsafe_code)]
-unsafe fn initialised<E>(slice: &[MaybeUninit<E>]) -> &[E] {
-    // SAFETY: `MaybeUninit<E>` has the layout of `E`, and the caller guarantees that every
-    // element is initialised.
-    unsafe { &*(slice as *const [MaybeUninit<E>] as *const [E]) }
-}
-
 /// Fused layer forward: the activated stacked jet `h = σ(z + bias)` (bias on the value rows
 /// only) and its product `h · weight` with the next layer's weight.
 ///
@@ -781,7 +770,7 @@ pub fn layer_forward<E: Real>(
                     for (h, out) in hs.iter().zip(outs.iter_mut()) {
                         // SAFETY: `forward_task` wrote every element of its ranges (see below).
                         #[allow(unsafe_code)]
-                        let h = unsafe { initialised(h) };
+                        let h = unsafe { h.assume_init_ref() };
                         matmul_to(out, MatRef::row_major(h, h.len() / width, width), weight);
                     }
                 },
