@@ -350,5 +350,30 @@ mod tests {
         let md = results.markdown(DeviceKind::Cpu);
         assert!(md.contains("| fused | 3.00× | 2 |"), "{md}");
         assert!(md.contains("n/a"), "{md}");
+        assert!(!md.contains("without replay"), "{md}");
+    }
+
+    #[test]
+    fn graph_modes_that_fell_back_are_listed_with_the_reason() {
+        let mut fell_back = measured("a", Mode::GraphFused, Some(5.0));
+        fell_back.replay_abandoned = Some("capturing the step failed: out of pool".into());
+        let results = BenchResults {
+            measurements: vec![
+                measured("a", Mode::Fused, Some(5.0)),
+                fell_back,
+                measured("b", Mode::GraphFused, Some(1.0)),
+            ],
+            reference: vec![],
+        };
+        let md = results.markdown(DeviceKind::Cuda);
+        let section = md
+            .split("## Graph modes timed without replay")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no fallback section in\n{md}"));
+        assert!(
+            section.contains("- a / graph+fused: capturing the step failed: out of pool"),
+            "{md}"
+        );
+        assert!(!section.contains("- b /"), "{md}");
     }
 }
