@@ -59,6 +59,11 @@ enum Command {
         /// Continue from the checkpoint in the output folder (same problem file and options).
         #[arg(long)]
         resume: bool,
+        /// Iterations of an L-BFGS phase after Adam (overrides `optimizer.lbfgs.iterations`,
+        /// or adds the phase; 0 removes it). With `--resume` at the end of the Adam budget it
+        /// polishes a finished run.
+        #[arg(long)]
+        lbfgs: Option<usize>,
     },
     /// Draw the plots of a run (loss curves, identified parameters, predicted vs reference field).
     Plot {
@@ -221,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             mode,
             quiet,
             resume,
+            lbfgs,
         } => {
             let options = LoadOptions {
                 datasets: cli.data_dir,
@@ -231,6 +237,7 @@ fn run(cli: Cli) -> Result<()> {
                     PrecisionArg::F64 => Precision::F64,
                 }),
                 mode,
+                lbfgs,
             };
             let problem = load(&file, &options)?;
             // A second Ctrl-C (or a failure to install the handler) falls back to the default.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use burn::tensor::Tensor;
 use pinn_core::backend::{DeviceError, to_vec};
 use pinn_core::config::{
-    ConfigError, IrkMode, LossConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform,
+    ConfigError, IrkMode, LbfgsConfig, LossConfig, ProblemConfig, Reduction, Snapshot, TimeConfig,
+    Transform,
 };
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
@@ -49,6 +50,9 @@ pub struct LoadOptions {
     pub precision: Option<Precision>,
     /// Overrides `run.mode`.
     pub mode: Option<Mode>,
+    /// Iterations of an L-BFGS phase after Adam: overrides `optimizer.lbfgs.iterations`, or adds
+    /// the phase with default settings; 0 removes it.
+    pub lbfgs: Option<usize>,
 }
 
 impl Default for LoadOptions {
@@ -59,6 +63,7 @@ impl Default for LoadOptions {
             device: None,
             precision: None,
             mode: None,
+            lbfgs: None,
         }
     }
 }
@@ -510,6 +515,12 @@ impl Problem {
         }
         if let Some(m) = options.mode {
             config.run.mode = m;
+        }
+        match (options.lbfgs, config.optimizer.lbfgs.as_mut()) {
+            (None, _) => {}
+            (Some(0), _) => config.optimizer.lbfgs = None,
+            (Some(n), Some(lbfgs)) => lbfgs.iterations = n,
+            (Some(n), None) => config.optimizer.lbfgs = Some(LbfgsConfig::with_iterations(n)),
         }
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: source.to_path_buf(),

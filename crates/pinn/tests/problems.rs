@@ -370,6 +370,20 @@ fn lbfgs_after_adam_improves_poisson() {
         .and_then(|v| v.parse().ok())
         .expect("an iteration number");
     assert_eq!(last, 200 + lbfgs.iterations);
+    // `--lbfgs N` (LoadOptions::lbfgs) sets the phase's length, adds it, or removes it (0).
+    let with = |file: &Path, lbfgs: usize| {
+        let options = LoadOptions {
+            lbfgs: Some(lbfgs),
+            ..options(&dir)
+        };
+        let problem = Problem::from_file(file, &options).expect("valid problem");
+        problem.config().optimizer.lbfgs.as_ref().map(|l| l.iterations)
+    };
+    assert_eq!(with(&path, 40), Some(40));
+    assert_eq!(with(&path, 0), None);
+    let plain = dir.join("plain.toml");
+    std::fs::write(&plain, poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)).expect("write");
+    assert_eq!(with(&plain, 25), Some(25));
     std::fs::remove_dir_all(&dir).ok();
 }
 
