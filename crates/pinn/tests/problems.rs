@@ -377,7 +377,12 @@ fn lbfgs_after_adam_improves_poisson() {
             ..options(&dir)
         };
         let problem = Problem::from_file(file, &options).expect("valid problem");
-        problem.config().optimizer.lbfgs.as_ref().map(|l| l.iterations)
+        problem
+            .config()
+            .optimizer
+            .lbfgs
+            .as_ref()
+            .map(|l| l.iterations)
     };
     assert_eq!(with(&path, 40), Some(40));
     assert_eq!(with(&path, 0), None);
