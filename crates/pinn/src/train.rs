@@ -184,37 +184,63 @@ pub enum ReplayStatus {
 
 /// The parameters and Adam state copied to the host: what a failed capture or a diverged
 /// replay falls back to.
+///
+/// It is also what a checkpoint holds ([`StateSnapshot::checkpoint`]).
 struct StateSnapshot {
-    params: Vec<(Vec<f64>, [usize; 2])>,
+    params: HostTensors,
     step: u64,
-    first: Vec<(Vec<f64>, [usize; 2])>,
-    second: Vec<(Vec<f64>, [usize; 2])>,
+    first: HostTensors,
+    second: HostTensors,
 }
 
 impl StateSnapshot {
     fn take(params: &[Tensor<2>], adam: &Adam) -> Self {
-        let host = |ts: &[Tensor<2>]| ts.iter().map(|t| (to_vec(t), t.dims())).collect();
         let (step, first, second) = adam.state();
         Self {
-            params: host(params),
+            params: to_host(params),
             step,
-            first: host(first),
-            second: host(second),
+            first: to_host(first),
+            second: to_host(second),
         }
     }
 
     /// Fresh tensors (new buffers) holding the snapshot.
     fn restore(&self, problem: &Problem) -> (Vec<Tensor<2>>, Adam) {
-        let ctx = problem.context();
-        let device = |host: &[(Vec<f64>, [usize; 2])]| -> Vec<Tensor<2>> {
-            host.iter()
-                .map(|(values, [r, c])| ctx.matrix(values, *r, *c))
-                .collect()
-        };
-        let params = device(&self.params);
+        let params = to_device(&self.params, problem);
         let mut adam = Adam::new(&problem.config().optimizer, &params);
-        adam.restore(self.step, device(&self.first), device(&self.second));
+        adam.restore(
+            self.step,
+            to_device(&self.first, problem),
+            to_device(&self.second, problem),
+        );
         (params, adam)
+    }
+
+    /// The checkpoint document of this state after Adam iteration `iteration`.
+    fn checkpoint(&self, iteration: usize) -> serde_json::Value {
+        serde_json::json!({
+            "iteration": iteration,
+            "params": host_to_json(&self.params),
+            "adam_step": self.step,
+            "adam_first": host_to_json(&self.first),
+            "adam_second": host_to_json(&self.second),
+        })
+    }
+
+    /// Reads a [`checkpoint`](Self::checkpoint) document whose tensors have the given shapes,
+    /// with the iteration it was taken after.
+    fn from_checkpoint(
+        doc: &serde_json::Value,
+        shapes: &[[usize; 2]],
+    ) -> Result<(Self, usize), String> {
+        let state = Self {
+            params: host_from_json(&doc["params"], shapes)?,
+            step: doc["adam_step"].as_u64().ok_or("no adam_step")?,
+            first: host_from_json(&doc["adam_first"], shapes)?,
+            second: host_from_json(&doc["adam_second"], shapes)?,
+        };
+        let iteration = doc["iteration"].as_u64().ok_or("no iteration")? as usize;
+        Ok((state, iteration))
     }
 
     /// Largest difference between the parameters of two snapshots, relative to the largest
@@ -261,30 +287,39 @@ fn plain_step(problem: &Problem, params: &mut [Tensor<2>], adam: &mut Adam) -> S
 /// Name of the checkpoint file in a run folder.
 pub const CHECKPOINT: &str = "checkpoint.json";
 
-fn tensors_to_json(tensors: &[Tensor<2>]) -> serde_json::Value {
-    tensors
-        .iter()
-        .map(|t| serde_json::json!({ "shape": t.dims(), "values": to_vec(t) }))
+/// Tensors copied to the host: each one's values (row-major) and shape.
+type HostTensors = Vec<(Vec<f64>, [usize; 2])>;
+
+fn to_host(tensors: &[Tensor<2>]) -> HostTensors {
+    tensors.iter().map(|t| (to_vec(t), t.dims())).collect()
+}
+
+/// New device tensors (fresh buffers) holding `host`.
+fn to_device(host: &[(Vec<f64>, [usize; 2])], problem: &Problem) -> Vec<Tensor<2>> {
+    host.iter()
+        .map(|(values, [rows, cols])| problem.context().matrix(values, *rows, *cols))
         .collect()
 }
 
-fn tensors_from_json(
-    value: &serde_json::Value,
-    like: &[Tensor<2>],
-    problem: &Problem,
-) -> Result<Vec<Tensor<2>>, String> {
+fn host_to_json(host: &[(Vec<f64>, [usize; 2])]) -> serde_json::Value {
+    host.iter()
+        .map(|(values, shape)| serde_json::json!({ "shape": shape, "values": values }))
+        .collect()
+}
+
+/// Reads tensors written by [`host_to_json`], which must have the given shapes.
+fn host_from_json(value: &serde_json::Value, shapes: &[[usize; 2]]) -> Result<HostTensors, String> {
     let list = value.as_array().ok_or("expected a list of tensors")?;
-    if list.len() != like.len() {
+    if list.len() != shapes.len() {
         return Err(format!(
             "{} tensors, the problem has {}",
             list.len(),
-            like.len()
+            shapes.len()
         ));
     }
     list.iter()
-        .zip(like)
-        .map(|(v, t)| {
-            let [rows, cols] = t.dims();
+        .zip(shapes)
+        .map(|(v, &[rows, cols])| {
             let values: Vec<f64> = serde_json::from_value(v["values"].clone())
                 .map_err(|e| format!("bad tensor values: {e}"))?;
             if values.len() != rows * cols {
@@ -294,7 +329,7 @@ fn tensors_from_json(
                     rows * cols
                 ));
             }
-            Ok(problem.context().matrix(&values, rows, cols))
+            Ok((values, [rows, cols]))
         })
         .collect()
 }
@@ -321,10 +356,7 @@ pub fn save_parameters(
     path: &Path,
 ) -> Result<(), TrainError> {
     let n = problem.network_parameter_count();
-    let network: Vec<serde_json::Value> = params[..n]
-        .iter()
-        .map(|p| serde_json::json!({ "shape": p.dims(), "values": to_vec(p) }))
-        .collect();
+    let network = host_to_json(&to_host(&params[..n]));
     let unknowns: serde_json::Map<String, serde_json::Value> = problem
         .unknowns()
         .iter()
@@ -354,7 +386,9 @@ pub fn load_parameters(problem: &Problem, path: &Path) -> Result<Vec<Tensor<2>>,
         serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
     let initial = problem.initial_parameters();
     let n = problem.network_parameter_count();
-    let mut params = tensors_from_json(&doc["network"], &initial[..n], problem).map_err(bad)?;
+    let shapes: Vec<[usize; 2]> = initial[..n].iter().map(|t| t.dims()).collect();
+    let network = host_from_json(&doc["network"], &shapes).map_err(bad)?;
+    let mut params = to_device(&network, problem);
     for u in problem.unknowns() {
         let raw = doc["unknowns"][&u.name]["trained"]
             .as_f64()
@@ -416,30 +450,16 @@ impl<'a> Trainer<'a> {
         let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
         let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let mut trainer = Self::new(problem);
-        let like = trainer.params.clone();
-        trainer.params = tensors_from_json(&doc["params"], &like, problem).map_err(bad)?;
-        let first = tensors_from_json(&doc["adam_first"], &like, problem).map_err(bad)?;
-        let second = tensors_from_json(&doc["adam_second"], &like, problem).map_err(bad)?;
-        let step = doc["adam_step"]
-            .as_u64()
-            .ok_or_else(|| bad("no adam_step".into()))?;
-        trainer.adam.restore(step, first, second);
-        trainer.start = doc["iteration"]
-            .as_u64()
-            .ok_or_else(|| bad("no iteration".into()))? as usize;
+        let shapes: Vec<[usize; 2]> = trainer.params.iter().map(|p| p.dims()).collect();
+        let (state, iteration) = StateSnapshot::from_checkpoint(&doc, &shapes).map_err(bad)?;
+        (trainer.params, trainer.adam) = state.restore(problem);
+        trainer.start = iteration;
         Ok(trainer)
     }
 
     /// Writes `checkpoint.json` (parameters, Adam state, iteration) atomically.
     fn save_checkpoint(&self, out: &Path, iteration: usize) -> Result<(), TrainError> {
-        let (step, first, second) = self.adam.state();
-        let doc = serde_json::json!({
-            "iteration": iteration,
-            "params": tensors_to_json(&self.params),
-            "adam_step": step,
-            "adam_first": tensors_to_json(first),
-            "adam_second": tensors_to_json(second),
-        });
+        let doc = StateSnapshot::take(&self.params, &self.adam).checkpoint(iteration);
         let path = out.join(CHECKPOINT);
         let tmp = out.join(format!("{CHECKPOINT}.tmp"));
         std::fs::write(&tmp, doc.to_string()).map_err(io_err(&tmp))?;
