@@ -162,6 +162,13 @@ enum Replay {
     Abandoned(String),
 }
 
+impl Replay {
+    /// Whether graph replay is (or is about to be) in use: requested and not abandoned.
+    fn is_active(&self) -> bool {
+        matches!(self, Replay::WarmingUp(_) | Replay::Replaying(_))
+    }
+}
+
 /// A captured step and the tensors whose buffers its replays write the step's outputs to.
 struct Replayed {
     graph: StepGraph,
@@ -599,10 +606,12 @@ impl<'a> Trainer<'a> {
         // With graph replay the parameters' buffers are rewritten in place, so the fallback
         // on divergence is a host copy taken at each logged iteration instead of the previous
         // step's tensors.
-        let mut logged_state = (!matches!(self.replay, Replay::Off | Replay::Abandoned(_)))
+        let mut logged_state = self
+            .replay
+            .is_active()
             .then(|| (self.start, StateSnapshot::take(&self.params, &self.adam)));
         for it in (self.start + 1)..=iterations {
-            let replaying = !matches!(self.replay, Replay::Off | Replay::Abandoned(_));
+            let replaying = self.replay.is_active();
             let previous = (!replaying).then(|| self.params.clone());
             let t0 = Instant::now();
             let (total, components) = self.step();
