@@ -1,5 +1,6 @@
 //! Dense matrix products for the fused CPU layer kernels, on the `gemm` crate (the kernels Burn's
-//! `flex` backend also uses), written straight into the buffer that becomes the output tensor:
+//! `flex` backend also uses), single-threaded inside the kernels' own parallel tasks and written
+//! straight into the kernels' (possibly uninitialised) output ranges:
 //! no zero-filled scratch, no realigning copy, and transposes as strides instead of copies.
 #![allow(unsafe_code)] // the one call into `gemm::gemm`, whose bounds are checked just before it
 
@@ -57,9 +58,6 @@ impl<'a, E> MatRef<'a, E> {
     }
 }
 
-/// Below this many multiply-adds a product runs on one thread (as in Burn's `flex`).
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
-
 fn check_inner<E>(lhs: &MatRef<'_, E>, rhs: &MatRef<'_, E>) {
     assert_eq!(
         lhs.cols, rhs.rows,
@@ -77,18 +75,13 @@ enum Write {
     Accumulate,
 }
 
-/// The one call into `gemm`: `lhs · rhs` into the row-major `lhs.rows × rhs.cols` matrix at `dst`.
+/// The one call into `gemm`: `lhs · rhs` into the row-major `lhs.rows × rhs.cols` matrix at
+/// `dst`, on this thread (the fused kernels call it from their own parallel tasks).
 ///
 /// # Safety
 /// `dst` must be valid for writes (and, with [`Write::Accumulate`], reads of initialised values)
 /// of `lhs.rows · rhs.cols` elements, and must not overlap `lhs` or `rhs`.
-unsafe fn gemm_into<E: Real>(
-    dst: *mut E,
-    lhs: MatRef<'_, E>,
-    rhs: MatRef<'_, E>,
-    write: Write,
-    threads: gemm::Parallelism,
-) {
+unsafe fn gemm_into<E: Real>(dst: *mut E, lhs: MatRef<'_, E>, rhs: MatRef<'_, E>, write: Write) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     // SAFETY: `dst` is valid for `m · n` elements, written (and read when accumulating) at
     // `i · n + j` for `i < m`, `j < n`, as the caller guarantees. `lhs` is read at
@@ -116,36 +109,9 @@ unsafe fn gemm_into<E: Real>(
             false,
             false,
             false,
-            threads,
+            gemm::Parallelism::None,
         );
     }
-}
-
-/// `lhs · rhs` as a new row-major matrix, multi-threaded when it is large.
-///
-/// # Panics
-/// When the inner dimensions differ.
-pub fn matmul<E: Real>(lhs: MatRef<'_, E>, rhs: MatRef<'_, E>) -> Vec<E> {
-    check_inner(&lhs, &rhs);
-    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    if m == 0 || n == 0 || k == 0 {
-        return vec![E::default(); m * n];
-    }
-    let threads = if m.saturating_mul(n).saturating_mul(k) >= PARALLEL_THRESHOLD {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // Not zero-filled: with `Write::Overwrite` gemm writes every element of `dst`.
-    let mut dst = Vec::with_capacity(m * n);
-    // SAFETY: `dst` is a fresh allocation of capacity `m · n`, so valid for those writes and
-    // disjoint from the inputs; `gemm_into` with `Overwrite` (and `k > 0`) initialises all of
-    // them, so the length can then be set.
-    unsafe {
-        gemm_into(dst.as_mut_ptr(), lhs, rhs, Write::Overwrite, threads);
-        dst.set_len(m * n);
-    }
-    dst
 }
 
 /// `dst = lhs · rhs` on this thread, into a row-major `lhs.rows × rhs.cols` slice that need not
@@ -171,15 +137,7 @@ pub fn matmul_to<E: Real>(
     }
     // SAFETY: `dst` is an exclusive slice of exactly `m · n` elements, so it cannot overlap
     // the shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
-    unsafe {
-        gemm_into(
-            dst.as_mut_ptr().cast::<E>(),
-            lhs,
-            rhs,
-            Write::Overwrite,
-            gemm::Parallelism::None,
-        )
-    };
+    unsafe { gemm_into(dst.as_mut_ptr().cast::<E>(), lhs, rhs, Write::Overwrite) };
 }
 
 /// `dst += lhs · rhs` on this thread, for a row-major `lhs.rows × rhs.cols` slice.
@@ -194,15 +152,7 @@ pub fn matmul_add<E: Real>(dst: &mut [E], lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
     }
     // SAFETY: `dst` is an exclusive, initialised slice of exactly `m · n` elements, so it cannot
     // overlap the shared `lhs` and `rhs`.
-    unsafe {
-        gemm_into(
-            dst.as_mut_ptr(),
-            lhs,
-            rhs,
-            Write::Accumulate,
-            gemm::Parallelism::None,
-        )
-    };
+    unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, Write::Accumulate) };
 }
 
 #[cfg(test)]
@@ -217,6 +167,13 @@ mod tests {
             }
         }
         c
+    }
+
+    /// `lhs · rhs` through `matmul_add` onto zeros (exact: `0 + x = x`).
+    fn product(lhs: MatRef<'_, f64>, rhs: MatRef<'_, f64>) -> Vec<f64> {
+        let mut dst = vec![0.0; lhs.rows() * rhs.cols()];
+        matmul_add(&mut dst, lhs, rhs);
+        dst
     }
 
     fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
@@ -235,12 +192,12 @@ mod tests {
             let a: Vec<f64> = (0..m * k).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
             let b: Vec<f64> = (0..k * n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
             let want = naive(&a, &b, m, k, n);
-            let got = matmul(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+            let got = product(MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
             assert_eq!(got, want, "{m}×{k}·{k}×{n}");
             // aᵀ stored, viewed transposed; and b stored transposed, viewed transposed.
             let at = transpose(&a, m, k);
             let bt = transpose(&b, k, n);
-            let got = matmul(
+            let got = product(
                 MatRef::row_major(&at, k, m).t(),
                 MatRef::row_major(&bt, n, k).t(),
             );
@@ -277,6 +234,6 @@ mod tests {
     #[should_panic(expected = "matmul of")]
     fn mismatched_inner_dimensions_are_refused() {
         let a = [1.0_f64; 6];
-        let _ = matmul(MatRef::row_major(&a, 2, 3), MatRef::row_major(&a, 2, 3));
+        let _ = product(MatRef::row_major(&a, 2, 3), MatRef::row_major(&a, 2, 3));
     }
 }
