@@ -2,7 +2,7 @@
 //! a stated accuracy, the shipped problem files, and bad input.
 
 mod common;
-use common::{options, temp_dir, workspace};
+use common::{options, problem_from_text, temp_dir, workspace};
 
 use std::path::Path;
 
@@ -72,9 +72,7 @@ log_every = 500
 fn poisson_trains_to_one_percent() {
     let dir = temp_dir("poisson");
     let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2);
-    let path = dir.join("poisson.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (_, problem) = problem_from_text(&dir, "poisson.toml", &text);
     assert_eq!(problem.component_names(), ["ends:u", "inside:f"]);
     let out = dir.join("run");
     let trained = Trainer::new(&problem)
@@ -98,9 +96,7 @@ fn divergence_stops_with_iteration_and_term() {
     let dir = temp_dir("nan");
     // ln of a negative number: the residual is NaN from the first iteration.
     let text = poisson_problem(&dir, "ln(u - 100)", 1e-2);
-    let path = dir.join("nan.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (_, problem) = problem_from_text(&dir, "nan.toml", &text);
     let out = dir.join("run");
     let err = match Trainer::new(&problem).run(10, &out, &mut Silent) {
         Err(e) => e,
@@ -278,9 +274,7 @@ reduction = "sum"
 [run]
 precision = "f64"
 "#;
-    let path = dir.join("derived.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid");
+    let (_, problem) = problem_from_text(&dir, "derived.toml", text);
     let inputs = &problem.config().domain.inputs;
     let derivs: Vec<String> = problem.term_derivatives()[0]
         .iter()
@@ -325,9 +319,7 @@ reduction = "sum"
 [run]
 precision = "f64"
 "#;
-    let path = dir.join("periodic.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid");
+    let (_, problem) = problem_from_text(&dir, "periodic.toml", text);
     let loss = problem.loss(&problem.initial_parameters());
     let parts: Vec<f64> = loss
         .components
@@ -347,9 +339,7 @@ fn lbfgs_after_adam_improves_poisson() {
         "iterations = 1500",
         "iterations = 200\nlbfgs = { iterations = 300 }",
     );
-    let path = dir.join("lbfgs.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (path, problem) = problem_from_text(&dir, "lbfgs.toml", &text);
     let trained = Trainer::new(&problem)
         .run(200, &dir.join("run"), &mut Silent)
         .expect("training runs");
@@ -397,9 +387,7 @@ fn interrupted_and_resumed_equals_straight_through() {
     let dir = temp_dir("resume");
     let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
         .replace("log_every = 500", "log_every = 5\ncheckpoint_every = 10");
-    let path = dir.join("resume.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (_, problem) = problem_from_text(&dir, "resume.toml", &text);
     let straight = Trainer::new(&problem)
         .run(30, &dir.join("straight"), &mut Silent)
         .expect("straight run");
@@ -473,9 +461,7 @@ fn a_stop_request_checkpoints_and_resuming_finishes_the_run() {
     let dir = temp_dir("stop");
     let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
         .replace("log_every = 500", "log_every = 10\ncheckpoint_every = 100");
-    let path = dir.join("stop.toml");
-    std::fs::write(&path, text).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (_, problem) = problem_from_text(&dir, "stop.toml", &text);
     let out = dir.join("run");
     let stopped = Trainer::new(&problem).run(30, &out, &mut StopAfter { after: 7, seen: 0 });
     // Iterations 1-7 are reported; the request is seen after the 8th step, which is kept.
@@ -509,9 +495,11 @@ fn a_stop_request_checkpoints_and_resuming_finishes_the_run() {
 #[test]
 fn graph_replay_without_device_graphs_falls_back_to_plain_steps() {
     let dir = temp_dir("graph");
-    let path = dir.join("graph.toml");
-    std::fs::write(&path, poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)).expect("write");
-    let problem = Problem::from_file(&path, &options(&dir)).expect("valid problem");
+    let (_, problem) = problem_from_text(
+        &dir,
+        "graph.toml",
+        &poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2),
+    );
     let mut plain = Trainer::new(&problem);
     let mut replayed = Trainer::new(&problem).with_graph_replay();
     assert_eq!(replayed.replay_status(), pinn::ReplayStatus::Pending);

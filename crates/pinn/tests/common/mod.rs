@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pinn::LoadOptions;
+use pinn::{LoadOptions, Problem};
 
 /// The workspace root (for the shipped `problems/`).
 pub fn workspace() -> PathBuf {
@@ -23,4 +23,12 @@ pub fn options(datasets: &Path) -> LoadOptions {
         datasets: datasets.to_path_buf(),
         ..Default::default()
     }
+}
+
+/// Writes a problem file `file` into `dir` and loads it, with datasets in `dir`.
+pub fn problem_from_text(dir: &Path, file: &str, text: &str) -> (PathBuf, Problem) {
+    let path = dir.join(file);
+    std::fs::write(&path, text).expect("write the problem file");
+    let problem = Problem::from_file(&path, &options(dir)).expect("a valid problem");
+    (path, problem)
 }
