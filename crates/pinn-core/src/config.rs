@@ -331,6 +331,9 @@ pub struct OptimizerConfig {
     /// Adam's epsilon.
     #[serde(default = "default_eps")]
     pub epsilon: f64,
+    /// How the learning rate falls over the Adam iterations (constant when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay: Option<LrDecay>,
     /// L-BFGS run after the Adam iterations (as the original PINN code does).
     #[serde(default)]
     pub lbfgs: Option<LbfgsConfig>,
@@ -411,8 +414,85 @@ impl Default for OptimizerConfig {
             beta1: default_beta1(),
             beta2: default_beta2(),
             epsilon: default_eps(),
+            decay: None,
             lbfgs: None,
             schedule: Vec::new(),
+        }
+    }
+}
+
+/// A learning-rate schedule for Adam: the rate of update `t` (counted from 0) is
+/// `lr · factor(t)`.
+///
+/// Adam at a constant rate keeps jumping around a minimum; an inverse problem's unknowns then
+/// swing by per cent until the last iteration. A falling rate lets them settle.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LrDecay {
+    /// `factor = rate^(t / every)`, or `rate^⌊t / every⌋` with `staircase` (a step schedule).
+    Exponential {
+        /// Factor per `every` iterations, in (0, 1].
+        rate: f64,
+        /// Iterations over which the rate is multiplied by `rate`.
+        every: usize,
+        /// Multiply in whole steps instead of continuously.
+        #[serde(default)]
+        staircase: bool,
+    },
+    /// `factor = 1 / (1 + rate · t / every)` (DeepXDE's "inverse time").
+    InverseTime {
+        /// Growth of the divisor per `every` iterations, at least 0.
+        rate: f64,
+        /// Iterations over which the divisor grows by `rate`.
+        every: usize,
+    },
+    /// Half a cosine from 1 down to `floor` over `over` iterations, then `floor`.
+    Cosine {
+        /// Iterations the cosine takes.
+        over: usize,
+        /// Final factor, in [0, 1].
+        #[serde(default)]
+        floor: f64,
+    },
+}
+
+impl LrDecay {
+    /// The factor at update `t` (0 for the first), in f64 on the host: the reference for the
+    /// device computation in the optimiser, and what logs report.
+    pub fn factor(&self, t: u64) -> f64 {
+        let t = t as f64;
+        match *self {
+            Self::Exponential {
+                rate,
+                every,
+                staircase,
+            } => {
+                let periods = t / every as f64;
+                rate.powf(if staircase { periods.floor() } else { periods })
+            }
+            Self::InverseTime { rate, every } => 1.0 / (1.0 + rate * t / every as f64),
+            Self::Cosine { over, floor } => {
+                let progress = t.min(over as f64) / over as f64;
+                floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+
+    /// Why these settings are not a schedule, if they are not.
+    fn check(&self) -> Result<(), String> {
+        match *self {
+            Self::Exponential { rate, every, .. } if !(rate > 0.0 && rate <= 1.0) || every == 0 => {
+                Err("exponential decay needs 0 < rate <= 1 and every >= 1".into())
+            }
+            Self::InverseTime { rate, every }
+                if !(rate >= 0.0 && rate.is_finite()) || every == 0 =>
+            {
+                Err("inverse_time decay needs a finite rate >= 0 and every >= 1".into())
+            }
+            Self::Cosine { over, floor } if over == 0 || !(0.0..=1.0).contains(&floor) => {
+                Err("cosine decay needs over >= 1 and 0 <= floor <= 1".into())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -724,6 +804,11 @@ impl ProblemConfig {
                 "lr must be > 0 and betas in [0, 1)".into(),
             ));
         }
+        if let Some(decay) = &o.decay {
+            decay
+                .check()
+                .map_err(|message| invalid("optimizer.decay", message))?;
+        }
         if let Some(t) = &self.time {
             if t.scheme != "irk" {
                 return Err(invalid(
@@ -802,6 +887,46 @@ residuals = ["f"]
         );
         let msg = with("[{ sgd = 5 }]").expect_err("unknown").to_string();
         assert!(msg.contains("sgd"), "{msg}");
+    }
+
+    #[test]
+    fn learning_rate_decays_parse_and_follow_their_formulas() {
+        let with = |decay: &str| {
+            ProblemConfig::from_toml(
+                &format!("{MINIMAL}\n[optimizer]\ndecay = {decay}\n"),
+                Path::new("p.toml"),
+            )
+        };
+        let decay = |text: &str| with(text).expect("valid").optimizer.decay.expect("a decay");
+        let smooth = decay(r#"{ kind = "exponential", rate = 0.5, every = 100 }"#);
+        assert!((smooth.factor(0) - 1.0).abs() < 1e-15);
+        assert!((smooth.factor(50) - 0.5f64.sqrt()).abs() < 1e-15);
+        assert!((smooth.factor(200) - 0.25).abs() < 1e-15);
+        let steps = decay(r#"{ kind = "exponential", rate = 0.5, every = 100, staircase = true }"#);
+        assert_eq!(
+            (steps.factor(99), steps.factor(100), steps.factor(250)),
+            (1.0, 0.5, 0.25)
+        );
+        let inverse = decay(r#"{ kind = "inverse_time", rate = 1.0, every = 10 }"#);
+        assert!((inverse.factor(30) - 0.25).abs() < 1e-15);
+        let cosine = decay(r#"{ kind = "cosine", over = 100, floor = 0.1 }"#);
+        assert!((cosine.factor(0) - 1.0).abs() < 1e-15);
+        assert!((cosine.factor(50) - 0.55).abs() < 1e-15);
+        assert!((cosine.factor(100) - 0.1).abs() < 1e-15);
+        assert!((cosine.factor(1000) - 0.1).abs() < 1e-15);
+        for bad in [
+            r#"{ kind = "exponential", rate = 1.5, every = 100 }"#,
+            r#"{ kind = "exponential", rate = 0.5, every = 0 }"#,
+            r#"{ kind = "inverse_time", rate = -1.0, every = 10 }"#,
+            r#"{ kind = "cosine", over = 100, floor = 2.0 }"#,
+        ] {
+            let msg = with(bad).expect_err(bad).to_string();
+            assert!(msg.contains("optimizer.decay"), "{bad}: {msg}");
+        }
+        let msg = with(r#"{ kind = "linear", over = 10 }"#)
+            .expect_err("unknown kind")
+            .to_string();
+        assert!(msg.contains("linear") && msg.contains("p.toml"), "{msg}");
     }
 
     #[test]

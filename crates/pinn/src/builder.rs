@@ -25,7 +25,7 @@
 
 use std::path::Path;
 
-use pinn_core::config::ProblemConfig;
+use pinn_core::config::{LrDecay, ProblemConfig};
 use pinn_core::data::GridData;
 use toml::{Table, Value};
 
@@ -218,6 +218,40 @@ impl ProblemBuilder {
     pub fn adam(self, iterations: usize, lr: f64) -> Self {
         self.set("optimizer", "iterations", Value::Integer(iterations as i64))
             .set("optimizer", "lr", Value::Float(lr))
+    }
+
+    /// A falling learning rate for Adam (`optimizer.decay`).
+    pub fn lr_decay(mut self, decay: LrDecay) -> Self {
+        let mut t = Table::new();
+        let mut put = |key: &str, value: Value| {
+            t.insert(key.into(), value);
+        };
+        let count = |n: usize| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        match decay {
+            LrDecay::Exponential {
+                rate,
+                every,
+                staircase,
+            } => {
+                put("kind", Value::String("exponential".into()));
+                put("rate", Value::Float(rate));
+                put("every", count(every));
+                put("staircase", Value::Boolean(staircase));
+            }
+            LrDecay::InverseTime { rate, every } => {
+                put("kind", Value::String("inverse_time".into()));
+                put("rate", Value::Float(rate));
+                put("every", count(every));
+            }
+            LrDecay::Cosine { over, floor } => {
+                put("kind", Value::String("cosine".into()));
+                put("over", count(over));
+                put("floor", Value::Float(floor));
+            }
+        }
+        self.section("optimizer")
+            .insert("decay".into(), Value::Table(t));
+        self
     }
 
     /// L-BFGS iterations after Adam.

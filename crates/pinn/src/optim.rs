@@ -1,7 +1,7 @@
 //! Adam on a flat list of parameter tensors, updated in place without autodiff.
 
 use burn::tensor::Tensor;
-use pinn_core::config::OptimizerConfig;
+use pinn_core::config::{LrDecay, OptimizerConfig};
 
 /// Adam (Kingma & Ba) with PyTorch's update rule:
 /// `p ← p − lr · m̂ / (√v̂ + ε)`, `m̂ = m / (1 − β₁ᵗ)`, `v̂ = v / (1 − β₂ᵗ)`.
@@ -9,10 +9,12 @@ use pinn_core::config::OptimizerConfig;
 /// The step count `t` lives on the device as well as on the host, and the bias corrections are
 /// computed from it there (`β^t = exp(t ln β)`): a recorded training step then replays with the
 /// right corrections instead of freezing the ones of the step it was recorded at (which is what
-/// host scalars would do under graph capture).
+/// host scalars would do under graph capture). A learning-rate decay is computed from the same
+/// device counter, for the same reason.
 #[derive(Clone, Debug)]
 pub struct Adam {
     lr: f64,
+    decay: Option<LrDecay>,
     beta1: f64,
     beta2: f64,
     epsilon: f64,
@@ -33,6 +35,7 @@ impl Adam {
     pub fn new(config: &OptimizerConfig, params: &[Tensor<2>]) -> Self {
         Self {
             lr: config.lr,
+            decay: config.decay,
             beta1: config.beta1,
             beta2: config.beta2,
             epsilon: config.epsilon,
@@ -84,6 +87,10 @@ impl Adam {
             .add_scalar(1.0)
             .recip()
             .mul_scalar(self.lr);
+        let step_size = match self.decay {
+            Some(decay) => step_size.mul(decay_factor(decay, t.clone().sub_scalar(1.0))),
+            None => step_size,
+        };
         let inv_sqrt_bias2 = t
             .mul_scalar(beta2.ln())
             .exp()
@@ -108,6 +115,31 @@ impl Adam {
     }
 }
 
+/// [`LrDecay::factor`] of the updates counted in `t` (a `[1, 1]` tensor), on the device.
+fn decay_factor(decay: LrDecay, t: Tensor<2>) -> Tensor<2> {
+    match decay {
+        LrDecay::Exponential {
+            rate,
+            every,
+            staircase,
+        } => {
+            let periods = t.div_scalar(every as f64);
+            let periods = if staircase { periods.floor() } else { periods };
+            periods.mul_scalar(rate.ln()).exp()
+        }
+        LrDecay::InverseTime { rate, every } => {
+            t.mul_scalar(rate / every as f64).add_scalar(1.0).recip()
+        }
+        LrDecay::Cosine { over, floor } => t
+            .clamp_max(over as f64)
+            .mul_scalar(std::f64::consts::PI / over as f64)
+            .cos()
+            .add_scalar(1.0)
+            .mul_scalar(0.5 * (1.0 - floor))
+            .add_scalar(floor),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,8 +149,44 @@ mod tests {
     /// a fixed gradient sequence.
     #[test]
     fn device_bias_corrections_match_the_host_formula() {
+        follows_the_host_formula(OptimizerConfig::default());
+    }
+
+    /// Every decay computed on the device against [`LrDecay::factor`], through whole updates;
+    /// the schedules are short enough for the staircase and the cosine floor to be reached.
+    #[test]
+    fn decayed_rates_match_the_host_formula() {
+        for decay in [
+            LrDecay::Exponential {
+                rate: 0.5,
+                every: 4,
+                staircase: false,
+            },
+            LrDecay::Exponential {
+                rate: 0.5,
+                every: 4,
+                staircase: true,
+            },
+            LrDecay::InverseTime {
+                rate: 2.0,
+                every: 5,
+            },
+            LrDecay::Cosine {
+                over: 10,
+                floor: 0.2,
+            },
+        ] {
+            follows_the_host_formula(OptimizerConfig {
+                decay: Some(decay),
+                ..OptimizerConfig::default()
+            });
+        }
+    }
+
+    /// Runs 25 updates of a fixed gradient sequence and compares with PyTorch's rule computed
+    /// on the host, with the learning rate scaled by the configured decay.
+    fn follows_the_host_formula(config: OptimizerConfig) {
         let ctx = TensorContext::cpu(Precision::F64);
-        let config = OptimizerConfig::default();
         let start = [0.3, -1.2, 2.0, 0.01];
         let mut params = vec![ctx.matrix(&start, 2, 2)];
         let mut adam = Adam::new(&config, &params);
@@ -132,12 +200,17 @@ mod tests {
                 v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
                 let m_hat = m[i] / (1.0 - b1.powi(t));
                 let v_hat = v[i] / (1.0 - b2.powi(t));
-                p[i] -= config.lr * m_hat / (v_hat.sqrt() + config.epsilon);
+                let lr = config.lr * config.decay.map_or(1.0, |d| d.factor(t as u64 - 1));
+                p[i] -= lr * m_hat / (v_hat.sqrt() + config.epsilon);
             }
         }
         let got = pinn_core::backend::to_vec(&params[0]);
         for (g, w) in got.iter().zip(&p) {
-            assert!((g - w).abs() < 1e-12, "{got:?} vs {p:?}");
+            assert!(
+                (g - w).abs() < 1e-12,
+                "{:?}: {got:?} vs {p:?}",
+                config.decay
+            );
         }
         assert_eq!(adam.steps(), 25);
     }

@@ -117,3 +117,39 @@ fn a_run_is_plotted_as_png_files() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn learning_rate_decays_reach_the_optimiser_settings() {
+    use pinn::core::config::LrDecay;
+    let with = |decay: LrDecay| {
+        burgers_like(ProblemBuilder::new("decay"))
+            .residual("f", "u_t")
+            .residual_loss("inside", &["f"])
+            .lr_decay(decay)
+            .build()
+    };
+    for decay in [
+        LrDecay::Exponential {
+            rate: 0.9,
+            every: 1000,
+            staircase: true,
+        },
+        LrDecay::InverseTime {
+            rate: 0.5,
+            every: 100,
+        },
+        LrDecay::Cosine {
+            over: 5000,
+            floor: 0.01,
+        },
+    ] {
+        let problem = with(decay).expect("valid");
+        assert_eq!(problem.config().optimizer.decay, Some(decay));
+    }
+    let err = with(LrDecay::Cosine {
+        over: 0,
+        floor: 0.0,
+    })
+    .expect_err("a cosine over no iterations");
+    assert!(err.to_string().contains("optimizer.decay"), "{err}");
+}

@@ -385,8 +385,13 @@ fn lbfgs_after_adam_improves_poisson() {
 #[test]
 fn interrupted_and_resumed_equals_straight_through() {
     let dir = temp_dir("resume");
+    // A step decay of the learning rate: the resumed run must continue its schedule.
     let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
-        .replace("log_every = 500", "log_every = 5\ncheckpoint_every = 10");
+        .replace("log_every = 500", "log_every = 5\ncheckpoint_every = 10")
+        .replace(
+            "iterations = 1500",
+            "iterations = 1500\ndecay = { kind = \"exponential\", rate = 0.5, every = 7, staircase = true }",
+        );
     let (_, problem) = problem_from_text(&dir, "resume.toml", &text);
     let straight = Trainer::new(&problem)
         .run(30, &dir.join("straight"), &mut Silent)
