@@ -457,8 +457,8 @@ pub enum LrDecay {
 }
 
 impl LrDecay {
-    /// The factor at update `t` (0 for the first), in f64 on the host: the reference for the
-    /// device computation in the optimiser, and what logs report.
+    /// The factor at update `t` (0 for the first), in f64 on the host: the reference the
+    /// optimiser's device computation is tested against.
     pub fn factor(&self, t: u64) -> f64 {
         let t = t as f64;
         match *self {

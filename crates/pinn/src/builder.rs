@@ -221,37 +221,12 @@ impl ProblemBuilder {
     }
 
     /// A falling learning rate for Adam (`optimizer.decay`).
-    pub fn lr_decay(mut self, decay: LrDecay) -> Self {
-        let mut t = Table::new();
-        let mut put = |key: &str, value: Value| {
-            t.insert(key.into(), value);
-        };
-        let count = |n: usize| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
-        match decay {
-            LrDecay::Exponential {
-                rate,
-                every,
-                staircase,
-            } => {
-                put("kind", Value::String("exponential".into()));
-                put("rate", Value::Float(rate));
-                put("every", count(every));
-                put("staircase", Value::Boolean(staircase));
-            }
-            LrDecay::InverseTime { rate, every } => {
-                put("kind", Value::String("inverse_time".into()));
-                put("rate", Value::Float(rate));
-                put("every", count(every));
-            }
-            LrDecay::Cosine { over, floor } => {
-                put("kind", Value::String("cosine".into()));
-                put("over", count(over));
-                put("floor", Value::Float(floor));
-            }
-        }
-        self.section("optimizer")
-            .insert("decay".into(), Value::Table(t));
-        self
+    pub fn lr_decay(self, decay: LrDecay) -> Self {
+        // The same serde form a problem file is read with. Serialising only fails for a count
+        // beyond TOML's integers; the message then stands in the field and `build` reports it
+        // against `optimizer.decay`.
+        let value = Value::try_from(decay).unwrap_or_else(|e| Value::String(e.to_string()));
+        self.set("optimizer", "decay", value)
     }
 
     /// L-BFGS iterations after Adam.
