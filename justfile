@@ -18,6 +18,16 @@ bench-criterion:
 check-cuda:
     cargo check -p pinn-bench --all-targets --features cuda
 
+# On a machine with an NVIDIA GPU: the fused layer's CUDA kernels against the CPU ones, then
+# every problem in every mode on CUDA (docs/cuda.md).
+gpu-check:
+    cargo test --release --workspace --features pinn-bench/cuda cube_kernels
+    cargo run --release -p pinn-bench --features cuda -- --device cuda
+
+# The fused layer's CubeCL kernels through wgpu, on any Vulkan driver (Mesa's lavapipe too).
+test-kernels-wgpu:
+    cargo test -p pinn-core --features wgpu --lib cube_kernels
+
 # Formatting and lints, as required at every commit.
 lint:
     cargo fmt --all --check

@@ -14,6 +14,7 @@
 //! stays the reference this is tested against.
 
 use std::mem::MaybeUninit;
+use std::sync::OnceLock;
 
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -22,6 +23,7 @@ use crate::config::Activation;
 use crate::jet::faa_di_bruno_terms;
 use crate::matmul::{MatRef, matmul_add, matmul_to};
 use crate::partial::{DerivativeSet, MAX_ORDER};
+use crate::unrolled::UnrolledRule;
 
 /// Activations with a fused rule (every paper network uses `tanh`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +109,8 @@ pub struct JetActivation {
     /// Coefficients (ascending powers) of `σ^(k)` as a polynomial in `σ`, for `tanh` and
     /// `sigmoid`, `k = 0..=MAX_ORDER + 1`.
     polynomials: Vec<Vec<f64>>,
+    /// The rule as product lists, built on first use by a backend that compiles kernels.
+    unrolled: OnceLock<UnrolledRule>,
 }
 
 impl JetActivation {
@@ -152,6 +156,7 @@ impl JetActivation {
             max_order: set.max_order(),
             terms,
             polynomials,
+            unrolled: OnceLock::new(),
         }
     }
 
@@ -168,6 +173,25 @@ impl JetActivation {
     /// The activation.
     pub fn activation(&self) -> FusedActivation {
         self.activation
+    }
+
+    /// The Faà di Bruno terms of output stream `s ≥ 1`: each a count and the input streams it
+    /// multiplies (as many as the order of the activation's derivative in it).
+    pub fn terms_of(&self, s: usize) -> impl Iterator<Item = (f64, &[usize])> {
+        self.terms[s - 1]
+            .iter()
+            .map(|term| (term.count, term.blocks.as_slice()))
+    }
+
+    /// The rule as flat product lists (built once, then shared).
+    pub fn unrolled(&self) -> &UnrolledRule {
+        self.unrolled.get_or_init(|| UnrolledRule::new(self))
+    }
+
+    /// `polynomials()[k]`: coefficients (ascending powers) of `σ^(k)` as a polynomial in `σ`
+    /// (`tanh`, sigmoid; empty for `sin`).
+    pub fn polynomials(&self) -> &[Vec<f64>] {
+        &self.polynomials
     }
 }
 

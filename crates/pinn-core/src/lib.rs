@@ -4,6 +4,7 @@
 //! - [`partial`]: multi-indices of partial derivatives and closed derivative sets;
 //! - [`expr`]: residual expressions, parsed from strings and evaluated on jets;
 //! - [`fused`]: the fused jet activation (one operation per layer, hand-written backward);
+//! - [`unrolled`]: the same rule as flat product lists, the form GPU kernels are built from;
 //! - [`network`]: the trait a network implements;
 //! - [`config`], [`data`], [`sampling`]: problem files, `.npy` data and random draws;
 //! - [`backend`]: device and precision selection (the only module naming a backend).
@@ -18,6 +19,7 @@ pub mod matmul;
 pub mod network;
 pub mod partial;
 pub mod sampling;
+pub mod unrolled;
 
 pub use backend::{DeviceKind, Mode, Precision, TensorContext};
 pub use jet::Jet;

@@ -10,22 +10,92 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
 use crate::fused::{self, JetActivation, Real, Stacked};
 use crate::matmul::MatRef;
 
-/// Backends that run the fused jet layer.
-#[backend_extension(Flex, Autodiff)]
+/// Backends that run the fused jet layer: the `flex` CPU backend (one pass over the elements
+/// with the products inline) and, with the `cuda` feature, the CubeCL backend (an unrolled
+/// kernel per derivative set plus the backend's own matrix products) behind Burn's kernel
+/// fusion. The autodiff backend wraps either with the hand-written backward.
+#[backend_extension(
+    Flex,
+    Cube: cfg(any(feature = "cuda", feature = "wgpu")),
+    Fusion: cfg(any(feature = "cuda", feature = "wgpu")),
+    Autodiff
+)]
 pub trait JetLayerOps: Backend {
     /// `σ(z + bias) · weight` for a stacked jet `z` (`weight: [width, next]`).
+    #[fusion(meta = fusion_meta::product)]
     fn jet_layer(
         z: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         program: Arc<JetActivation>,
     ) -> FloatTensor<Self>;
+
+    /// [`jet_layer`](Self::jet_layer) that also returns the activated jet `h = σ(z + bias)`,
+    /// which the backward's weight gradient needs: `(h, h · weight)`.
+    #[fusion(meta = fusion_meta::activation_and_product)]
+    fn jet_layer_forward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// Gradients of `z`, `bias` and `weight` of [`jet_layer`](Self::jet_layer), given `h` from
+    /// [`jet_layer_forward`](Self::jet_layer_forward) and `grad`, the gradient of its output.
+    #[fusion(meta = fusion_meta::gradients)]
+    fn jet_layer_backward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        h: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Output shapes of the fused layer's operations, which Burn's kernel fusion records before
+/// the operations run.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod fusion_meta {
+    use super::*;
+    use burn::backend::fusion::custom::TensorSpec;
+
+    pub(super) fn product(
+        z: &TensorSpec,
+        _bias: &TensorSpec,
+        weight: &TensorSpec,
+        _program: &Arc<JetActivation>,
+    ) -> TensorSpec {
+        let mut shape = z.shape.clone();
+        shape[1] = weight.shape[1];
+        TensorSpec::new(shape, z.dtype)
+    }
+
+    pub(super) fn activation_and_product(
+        z: &TensorSpec,
+        bias: &TensorSpec,
+        weight: &TensorSpec,
+        program: &Arc<JetActivation>,
+    ) -> (TensorSpec, TensorSpec) {
+        (z.clone(), product(z, bias, weight, program))
+    }
+
+    pub(super) fn gradients(
+        z: &TensorSpec,
+        bias: &TensorSpec,
+        weight: &TensorSpec,
+        _h: &TensorSpec,
+        _grad: &TensorSpec,
+        _program: &Arc<JetActivation>,
+    ) -> (TensorSpec, TensorSpec, TensorSpec) {
+        (z.clone(), bias.clone(), weight.clone())
+    }
 }
 
 /// `σ(z + bias) · weight` on the stacked jet: [`jet_layer`](JetLayerOps::jet_layer).
@@ -160,37 +230,69 @@ impl JetLayerOps for Flex {
     ) -> FlexTensor {
         flex_layer_forward(z, bias, weight, &program).1
     }
+
+    fn jet_layer_forward(
+        z: FlexTensor,
+        bias: FlexTensor,
+        weight: FlexTensor,
+        program: Arc<JetActivation>,
+    ) -> (FlexTensor, FlexTensor) {
+        flex_layer_forward(z, bias, weight, &program)
+    }
+
+    fn jet_layer_backward(
+        z: FlexTensor,
+        bias: FlexTensor,
+        weight: FlexTensor,
+        h: FlexTensor,
+        grad: FlexTensor,
+        program: Arc<JetActivation>,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let saved = (
+            contiguous(z),
+            contiguous(bias),
+            contiguous(weight),
+            contiguous(h),
+        );
+        flex_layer_backward(saved, grad, &program)
+    }
 }
 
 /// The backward step of [`JetLayerOps::jet_layer`].
 #[derive(Debug)]
 struct JetLayerBackward;
 
-impl Backward<Flex, 3> for JetLayerBackward {
-    /// `z`, `bias`, `weight` (contiguous), the activated jet `h`, and the program.
+impl<B: JetLayerOps> Backward<B, 3> for JetLayerBackward {
+    /// `z`, `bias`, `weight`, the activated jet `h`, and the program.
     type State = (
-        (FlexTensor, FlexTensor, FlexTensor, FlexTensor),
+        (
+            FloatTensor<B>,
+            FloatTensor<B>,
+            FloatTensor<B>,
+            FloatTensor<B>,
+        ),
         Arc<JetActivation>,
     );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_z, node_bias, node_weight] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
-        let (saved, program) = ops.state;
-        let (grad_z, grad_bias, grad_weight) = flex_layer_backward(saved, grad, &program);
+        let grad = grads.consume::<B>(&ops.node);
+        let ((z, bias, weight, h), program) = ops.state;
+        let (grad_z, grad_bias, grad_weight) =
+            B::jet_layer_backward(z, bias, weight, h, grad, program);
         for (node, grad) in [
             (node_z, grad_z),
             (node_bias, grad_bias),
             (node_weight, grad_weight),
         ] {
             if let Some(node) = node {
-                grads.register::<Flex>(node.id, grad);
+                grads.register::<B>(node.id, grad);
             }
         }
     }
 }
 
-impl<C: CheckpointStrategy> JetLayerOps for Autodiff<Flex, C> {
+impl<B: JetLayerOps, C: CheckpointStrategy> JetLayerOps for Autodiff<B, C> {
     fn jet_layer(
         z: FloatTensor<Self>,
         bias: FloatTensor<Self>,
@@ -203,22 +305,59 @@ impl<C: CheckpointStrategy> JetLayerOps for Autodiff<Flex, C> {
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let z = contiguous(z.primitive().clone());
-                let bias = contiguous(bias.primitive().clone());
-                let weight = contiguous(weight.primitive().clone());
+                let z = z.primitive().clone();
+                let bias = bias.primitive().clone();
+                let weight = weight.primitive().clone();
                 let (h, output) =
-                    flex_layer_forward(z.clone(), bias.clone(), weight.clone(), &program);
+                    B::jet_layer_forward(z.clone(), bias.clone(), weight.clone(), program.clone());
                 prep.finish(((z, bias, weight, h), program), output)
             }
-            OpsKind::UnTracked(prep) => prep.finish(
-                flex_layer_forward(
-                    z.into_primitive(),
-                    bias.into_primitive(),
-                    weight.into_primitive(),
-                    &program,
-                )
-                .1,
-            ),
+            OpsKind::UnTracked(prep) => prep.finish(B::jet_layer(
+                z.into_primitive(),
+                bias.into_primitive(),
+                weight.into_primitive(),
+                program,
+            )),
         }
+    }
+
+    /// Not differentiated: only [`jet_layer`](Self::jet_layer) records a backward step.
+    fn jet_layer_forward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (h, out) = B::jet_layer_forward(
+            Self::inner(z),
+            Self::inner(bias),
+            Self::inner(weight),
+            program,
+        );
+        (Self::from_inner(h), Self::from_inner(out))
+    }
+
+    /// Not differentiated (a gradient of a gradient is never asked for).
+    fn jet_layer_backward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        h: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (gz, gb, gw) = B::jet_layer_backward(
+            Self::inner(z),
+            Self::inner(bias),
+            Self::inner(weight),
+            Self::inner(h),
+            Self::inner(grad),
+            program,
+        );
+        (
+            Self::from_inner(gz),
+            Self::from_inner(gb),
+            Self::from_inner(gw),
+        )
     }
 }

@@ -1,6 +1,8 @@
 //! The only place that names concrete Burn backends: device selection, tensor creation and the
 //! backend implementations of fused operations.
 
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+mod cube_jets;
 mod cuda;
 mod fused_ops;
 mod graph;
@@ -232,9 +234,10 @@ impl TensorContext {
         self.kind
     }
 
-    /// Whether this device runs the fused jet layer ([`jet_layer`]).
+    /// Whether this device runs the fused jet layer ([`jet_layer`]): the CPU backend with
+    /// its own kernels, CUDA with the CubeCL ones.
     pub fn has_fused_jets(&self) -> bool {
-        matches!(self.kind, DeviceKind::Cpu)
+        matches!(self.kind, DeviceKind::Cpu | DeviceKind::Cuda)
     }
 
     /// The Burn device (autodiff-enabled).

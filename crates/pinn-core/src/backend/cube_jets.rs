@@ -1,0 +1,392 @@
+//! The fused jet layer on Burn's CubeCL backend (CUDA): one unrolled CubeCL kernel for the jet
+//! activation and one for its backward, around the backend's own matrix products.
+//!
+//! A thread owns one element (point, column) of every stream of the stacked jet, so the rule
+//! needs no communication between threads. The rule's products ([`UnrolledRule`]) are comptime
+//! parameters: CubeCL compiles one straight-line kernel per derivative set, with the counts,
+//! polynomial coefficients and stream offsets as constants. The kernels allocate nothing but
+//! their outputs and upload nothing, so a captured training step replays them as they are.
+
+use burn::backend::cubecl::dtype_to_storage_type;
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::FloatTensor;
+use burn::tensor::Slice;
+use burn_cubecl::CubeBackend;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::{calculate_cube_count_elemwise, prelude::*};
+
+use super::fused_ops::JetLayerOps;
+use crate::fused::JetActivation;
+use crate::unrolled::{UnrolledActivation, UnrolledRule};
+use std::sync::Arc;
+
+/// `σ(pre)`.
+#[cube]
+fn activate<F: Float>(pre: F, #[comptime] activation: UnrolledActivation) -> F {
+    if comptime!(activation == UnrolledActivation::Tanh) {
+        pre.tanh()
+    } else if comptime!(activation == UnrolledActivation::Sigmoid) {
+        F::new(1.0) / (F::new(1.0) + (F::new(0.0) - pre).exp())
+    } else {
+        pre.sin()
+    }
+}
+
+/// `σ^(order)(pre)` from `value = σ(pre)`: a polynomial in `value` with constant coefficients
+/// (`tanh`, sigmoid) or `±sin`/`±cos` (sine).
+#[cube]
+fn derivative<F: Float>(
+    pre: F,
+    value: F,
+    #[comptime] activation: UnrolledActivation,
+    #[comptime] order: usize,
+    #[comptime] coefficients: Vec<i64>,
+) -> F {
+    let mut out = F::new(0.0);
+    if comptime!(activation == UnrolledActivation::Sin) {
+        let phase = comptime!(order % 4);
+        if comptime!(phase == 0) {
+            out = value;
+        } else if comptime!(phase == 1) {
+            out = pre.cos();
+        } else if comptime!(phase == 2) {
+            out = F::new(0.0) - value;
+        } else {
+            out = F::new(0.0) - pre.cos();
+        }
+    } else {
+        let terms = comptime!(coefficients.len());
+        #[unroll]
+        for j in 0..terms {
+            let c = comptime!(coefficients[terms - 1 - j] as f32);
+            out = out * value + F::new(c);
+        }
+    }
+    out
+}
+
+/// The activated jet: `h[s] = Σ count · σ^(order) · Π z[f]` over the forward products of each
+/// stream `s`, for the element `ABSOLUTE_POS` of every stream.
+#[cube(launch)]
+fn jet_activation_kernel<F: Float>(
+    z: &Tensor<F>,
+    bias: &Tensor<F>,
+    h: &mut Tensor<F>,
+    per_stream: usize,
+    width: usize,
+    #[comptime] rule: UnrolledRule,
+    #[define(F)] _dtype: ElemType,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= per_stream {
+        terminate!();
+    }
+    let pre = z[i] + bias[i % width];
+    let value = activate::<F>(pre, comptime!(rule.activation));
+    let streams = comptime!(rule.streams);
+    #[unroll]
+    for s in 0..streams {
+        let products = comptime!(rule.forward[s].len());
+        let mut sum = F::new(0.0);
+        #[unroll]
+        for p in 0..products {
+            let product = comptime!(rule.forward[s][p].clone());
+            let order = comptime!(product.order);
+            let coefficients = comptime!(rule.polynomials.get(order).cloned().unwrap_or_default());
+            let mut term = F::new(comptime!(product.count as f32))
+                * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients);
+            let factors = comptime!(product.factors.len());
+            #[unroll]
+            for f in 0..factors {
+                let stream = comptime!(product.factors[f]);
+                term *= z[stream * per_stream + i];
+            }
+            sum += term;
+        }
+        h[s * per_stream + i] = sum;
+    }
+}
+
+/// The gradient of the activation with respect to `z`: `out[f] = Σ count · σ^(order) ·
+/// grad[g] · Π z[factors]` over the backward products of each input stream `f`.
+#[cube(launch)]
+fn jet_activation_backward_kernel<F: Float>(
+    z: &Tensor<F>,
+    bias: &Tensor<F>,
+    grad: &Tensor<F>,
+    out: &mut Tensor<F>,
+    per_stream: usize,
+    width: usize,
+    #[comptime] rule: UnrolledRule,
+    #[define(F)] _dtype: ElemType,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= per_stream {
+        terminate!();
+    }
+    let pre = z[i] + bias[i % width];
+    let value = activate::<F>(pre, comptime!(rule.activation));
+    let streams = comptime!(rule.streams);
+    #[unroll]
+    for s in 0..streams {
+        let products = comptime!(rule.backward[s].len());
+        let mut sum = F::new(0.0);
+        #[unroll]
+        for p in 0..products {
+            let product = comptime!(rule.backward[s][p].clone());
+            let order = comptime!(product.order);
+            let coefficients = comptime!(rule.polynomials.get(order).cloned().unwrap_or_default());
+            let gradient = comptime!(product.gradient);
+            let mut term = F::new(comptime!(product.count as f32))
+                * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients)
+                * grad[gradient * per_stream + i];
+            let factors = comptime!(product.factors.len());
+            #[unroll]
+            for f in 0..factors {
+                let stream = comptime!(product.factors[f]);
+                term *= z[stream * per_stream + i];
+            }
+            sum += term;
+        }
+        out[s * per_stream + i] = sum;
+    }
+}
+
+/// Elements per stream and columns of a stacked jet `[streams · points, width]`.
+fn stream_layout(z: &CubeTensor, rule: &UnrolledRule) -> (usize, usize) {
+    let shape = z.meta.shape();
+    let (rows, width) = (shape[0], shape[1]);
+    ((rows / rule.streams) * width, width)
+}
+
+/// `σ(z + bias)` of a stacked jet, every stream.
+fn activation(z: CubeTensor, bias: CubeTensor, rule: &UnrolledRule) -> CubeTensor {
+    let (z, bias) = (into_contiguous(z), into_contiguous(bias));
+    let (per_stream, width) = stream_layout(&z, rule);
+    let client = z.client.clone();
+    let dtype = z.dtype;
+    let h = empty_device_dtype(
+        client.clone(),
+        z.device.clone(),
+        z.meta.shape().clone(),
+        dtype,
+    );
+    let cube_dim = CubeDim::new(&client, per_stream);
+    let cube_count = calculate_cube_count_elemwise(&client, per_stream, cube_dim);
+    jet_activation_kernel::launch(
+        &client,
+        cube_count,
+        cube_dim,
+        z.into_tensor_arg(),
+        bias.into_tensor_arg(),
+        h.clone().into_tensor_arg(),
+        per_stream,
+        width,
+        rule.clone(),
+        dtype_to_storage_type(dtype),
+    );
+    h
+}
+
+/// The gradient with respect to `z` of `σ(z + bias)`, given the activated jet's gradient.
+fn activation_backward(
+    z: CubeTensor,
+    bias: CubeTensor,
+    grad: CubeTensor,
+    rule: &UnrolledRule,
+) -> CubeTensor {
+    let (z, bias, grad) = (
+        into_contiguous(z),
+        into_contiguous(bias),
+        into_contiguous(grad),
+    );
+    let (per_stream, width) = stream_layout(&z, rule);
+    let client = z.client.clone();
+    let dtype = z.dtype;
+    let out = empty_device_dtype(
+        client.clone(),
+        z.device.clone(),
+        z.meta.shape().clone(),
+        dtype,
+    );
+    let cube_dim = CubeDim::new(&client, per_stream);
+    let cube_count = calculate_cube_count_elemwise(&client, per_stream, cube_dim);
+    jet_activation_backward_kernel::launch(
+        &client,
+        cube_count,
+        cube_dim,
+        z.into_tensor_arg(),
+        bias.into_tensor_arg(),
+        grad.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        per_stream,
+        width,
+        rule.clone(),
+        dtype_to_storage_type(dtype),
+    );
+    out
+}
+
+impl JetLayerOps for CubeBackend {
+    fn jet_layer(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> FloatTensor<Self> {
+        Self::jet_layer_forward(z, bias, weight, program).1
+    }
+
+    fn jet_layer_forward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let h = activation(z, bias, program.unrolled());
+        let out = Self::float_matmul(h.clone(), weight);
+        (h, out)
+    }
+
+    fn jet_layer_backward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        h: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let rule = program.unrolled();
+        let grad_weight = Self::float_matmul(Self::float_transpose(h), grad.clone());
+        let grad_h = Self::float_matmul(grad, Self::float_transpose(weight));
+        let grad_z = activation_backward(z, bias, grad_h, rule);
+        // The bias enters the value stream only: its gradient is that stream's column sums.
+        let shape = grad_z.meta.shape().clone();
+        let points = shape[0] / rule.streams;
+        let value_rows = Self::float_slice(
+            grad_z.clone(),
+            &[Slice::from(0..points), Slice::from(0..shape[1])],
+        );
+        let grad_bias = Self::float_sum_dim(value_rows, 0);
+        (grad_z, grad_bias, grad_weight)
+    }
+}
+
+/// The CubeCL kernels against the CPU fused layer: the product and the gradients of `z`,
+/// `bias` and `weight` through Burn's autodiff, in `f32`. With the `wgpu` feature on a wgpu
+/// device (any Vulkan driver; Mesa's lavapipe on a machine without a GPU), with `cuda` alone on
+/// the GPU, skipped with a message where there is none.
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::*;
+    use crate::fused::FusedActivation;
+    use crate::partial::{DerivativeSet, Partial};
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0) as f32
+            })
+            .collect()
+    }
+
+    /// The product and the gradients of `z`, `bias`, `weight` of `Σ r ⊙ jet_layer(z, bias, w)`.
+    fn layer_and_gradients(
+        device: &Device,
+        program: &Arc<JetActivation>,
+        inputs: [(&[f32], [usize; 2]); 4],
+    ) -> Vec<Vec<f64>> {
+        let tensor = |(v, shape): (&[f32], [usize; 2])| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
+        };
+        let [z, bias, weight, r] = inputs.map(tensor);
+        let (z, bias, weight) = (z.require_grad(), bias.require_grad(), weight.require_grad());
+        let out = crate::backend::jet_layer(z.clone(), bias.clone(), weight.clone(), program);
+        let grads = out.clone().mul(r).sum().backward();
+        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
+        let mut all = vec![read(&out)];
+        for t in [&z, &bias, &weight] {
+            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
+        }
+        all
+    }
+
+    /// The device the kernels are tested on.
+    #[cfg(feature = "wgpu")]
+    fn kernel_device() -> Option<Device> {
+        Some(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice).autodiff())
+    }
+
+    /// The device the kernels are tested on.
+    #[cfg(not(feature = "wgpu"))]
+    fn kernel_device() -> Option<Device> {
+        use crate::backend::{DeviceKind, Mode, Precision, TensorContext};
+        match TensorContext::new(DeviceKind::Cuda, Precision::F32, Mode::Fused) {
+            Ok(ctx) => Some(ctx.device().clone()),
+            Err(why) => {
+                eprintln!("skipped: no device for the CubeCL kernels ({why})");
+                None
+            }
+        }
+    }
+
+    #[test]
+    fn cube_kernels_match_the_cpu_fused_layer() {
+        let Some(gpu) = kernel_device() else {
+            return;
+        };
+        let cpu = Device::flex().autodiff();
+        let partial = |c: &[usize]| Partial::from_coords(c).expect("valid partial");
+        let sets = [
+            DerivativeSet::values_only(),
+            DerivativeSet::closure_of([partial(&[0, 0]), partial(&[1])]),
+            DerivativeSet::closure_of([partial(&[0, 0, 1]), partial(&[1, 1, 1]), partial(&[2])]),
+        ];
+        let (points, width, next) = (37, 20, 7);
+        for activation in [
+            FusedActivation::Tanh,
+            FusedActivation::Sigmoid,
+            FusedActivation::Sin,
+        ] {
+            for (k, set) in sets.iter().enumerate() {
+                let program = Arc::new(JetActivation::new(activation, set));
+                let rows = program.streams() * points;
+                let seed = 7 * k as u64;
+                let z = values(rows * width, seed + 1);
+                let bias = values(width, seed + 2);
+                let weight = values(width * next, seed + 3);
+                let r = values(rows * next, seed + 4);
+                let inputs = [
+                    (&z[..], [rows, width]),
+                    (&bias[..], [1, width]),
+                    (&weight[..], [width, next]),
+                    (&r[..], [rows, next]),
+                ];
+                let on_gpu = layer_and_gradients(&gpu, &program, inputs);
+                let on_cpu = layer_and_gradients(&cpu, &program, inputs);
+                let names = ["product", "z gradient", "bias gradient", "weight gradient"];
+                for ((a, b), name) in on_gpu.iter().zip(&on_cpu).zip(names) {
+                    assert_eq!(a.len(), b.len(), "{activation:?}, set {k}: {name}");
+                    let scale = b.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+                    let worst = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x - y).abs() / scale)
+                        .fold(0.0f64, f64::max);
+                    assert!(
+                        worst < 2e-5,
+                        "{activation:?}, set {k}: {name} differs by {worst:e}"
+                    );
+                }
+            }
+        }
+    }
+}
