@@ -32,7 +32,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct TableArgs {
-    /// Device, cpu or cuda.
+    /// Device: cpu, cuda or wgpu.
     #[arg(long, default_value = "cpu")]
     device: DeviceKind,
     /// Problems (file stems); all eight by default.
@@ -73,7 +73,7 @@ enum Sub {
         /// Mode.
         #[arg(long)]
         mode: Mode,
-        /// Device, cpu or cuda.
+        /// Device: cpu, cuda or wgpu.
         #[arg(long, default_value = "cpu")]
         device: DeviceKind,
         /// Untimed iterations.
@@ -265,11 +265,13 @@ fn measure_in_child(
     serde_json::from_str(line).context("reading the measurement")
 }
 
-/// The PyTorch modes compared against on a device: plain eager, plus CUDA graphs on a GPU.
+/// The PyTorch modes compared against on a device: plain eager, plus CUDA graphs on a GPU; none
+/// on wgpu, which PyTorch does not run on.
 fn reference_modes(device: DeviceKind) -> &'static [&'static str] {
     match device {
         DeviceKind::Cpu => &["eager"],
         DeviceKind::Cuda => &["eager", "graph"],
+        DeviceKind::Wgpu => &[],
     }
 }
 

@@ -43,7 +43,7 @@ enum Command {
         /// Output folder (default `runs/<name>`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Device, cpu or cuda (overrides `run.device`).
+        /// Device: cpu, cuda or wgpu (overrides `run.device`).
         #[arg(long)]
         device: Option<DeviceKind>,
         /// Precision (overrides `run.precision`).

@@ -1,5 +1,6 @@
 //! Opening Burn's CUDA device: a probe that turns a missing driver into an error instead of a
-//! panic deep inside the runtime, and the process-wide kernel-fusion switch of the modes.
+//! panic deep inside the runtime, and the process-wide kernel-fusion switch of the modes (shared
+//! with wgpu).
 
 use burn::tensor::Device;
 
@@ -56,8 +57,8 @@ fn probe() -> Result<(), String> {
 /// Burn reads its fusion settings once per process: the modes without fusion (`eager`, `amp`,
 /// `graph`, `graph+amp`) cap fusion exploration at zero, so every operation runs as its own
 /// kernel; the fused ones keep Burn's default.
-#[cfg(feature = "cuda")]
-fn configure_fusion(mode: Mode) -> Result<(), String> {
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub(super) fn configure_fusion(mode: Mode) -> Result<(), String> {
     use burn::BurnConfig;
     use cubecl_environment::config::RuntimeConfig;
 
@@ -75,7 +76,7 @@ fn configure_fusion(mode: Mode) -> Result<(), String> {
     let fused_now = burn::runtime_config().fusion().beam_search.max_explorations != Some(0);
     if fused_now == unfused {
         return Err(format!(
-            "this process already runs CUDA with fusion {}; run mode `{mode}` in its own process",
+            "this process already runs a GPU with fusion {}; run mode `{mode}` in its own process",
             if fused_now { "on" } else { "off" }
         ));
     }

@@ -6,6 +6,7 @@ mod cube_jets;
 mod cuda;
 mod fused_ops;
 mod graph;
+mod wgpu;
 
 pub use graph::{GraphError, StepGraph};
 
@@ -26,14 +27,22 @@ pub enum DeviceKind {
     Cpu,
     /// Burn's CUDA backend (requires the `cuda` feature and an NVIDIA GPU).
     Cuda,
+    /// Burn's wgpu backend on the system's default adapter: Vulkan, Metal or DirectX GPUs, and
+    /// Mesa's lavapipe on a machine without one (requires the `wgpu` feature). Runs the same
+    /// CubeCL kernels as CUDA; graph replay is CUDA's only.
+    Wgpu,
 }
 
 impl DeviceKind {
+    /// Every device kind.
+    pub const ALL: [DeviceKind; 3] = [DeviceKind::Cpu, DeviceKind::Cuda, DeviceKind::Wgpu];
+
     /// The name used in problem files and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             DeviceKind::Cpu => "cpu",
             DeviceKind::Cuda => "cuda",
+            DeviceKind::Wgpu => "wgpu",
         }
     }
 }
@@ -48,10 +57,10 @@ impl std::str::FromStr for DeviceKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [DeviceKind::Cpu, DeviceKind::Cuda]
+        DeviceKind::ALL
             .into_iter()
             .find(|d| d.name() == s)
-            .ok_or_else(|| format!("unknown device `{s}` (expected cpu or cuda)"))
+            .ok_or_else(|| format!("unknown device `{s}` (expected cpu, cuda or wgpu)"))
     }
 }
 
@@ -148,7 +157,7 @@ impl Mode {
 
     /// Why `kind` cannot run this mode, or `None` when it can.
     pub fn unavailable_on(self, kind: DeviceKind) -> Option<&'static str> {
-        (self.replays_graph() && matches!(kind, DeviceKind::Cpu))
+        (self.replays_graph() && !matches!(kind, DeviceKind::Cuda))
             .then_some("graph replay needs the CUDA backend")
     }
 }
@@ -205,6 +214,7 @@ impl TensorContext {
         let device = match kind {
             DeviceKind::Cpu => Device::flex(),
             DeviceKind::Cuda => cuda::open(mode).map_err(|why| DeviceError::Device(kind, why))?,
+            DeviceKind::Wgpu => wgpu::open(mode).map_err(|why| DeviceError::Device(kind, why))?,
         };
         Ok(Self {
             kind,
@@ -235,9 +245,12 @@ impl TensorContext {
     }
 
     /// Whether this device runs the fused jet layer ([`jet_layer`]): the CPU backend with
-    /// its own kernels, CUDA with the CubeCL ones.
+    /// its own kernels, CUDA and wgpu with the CubeCL ones.
     pub fn has_fused_jets(&self) -> bool {
-        matches!(self.kind, DeviceKind::Cpu | DeviceKind::Cuda)
+        matches!(
+            self.kind,
+            DeviceKind::Cpu | DeviceKind::Cuda | DeviceKind::Wgpu
+        )
     }
 
     /// The Burn device (autodiff-enabled).
@@ -309,7 +322,7 @@ mod tests {
     fn mode_names_round_trip_through_text_and_serde() {
         for mode in Mode::ALL {
             assert_eq!(mode.name().parse::<Mode>(), Ok(mode));
-            for kind in [DeviceKind::Cpu, DeviceKind::Cuda] {
+            for kind in DeviceKind::ALL {
                 assert_eq!(kind.name().parse::<DeviceKind>(), Ok(kind));
             }
             let toml_text = toml::to_string(&std::collections::BTreeMap::from([("mode", mode)]))
@@ -324,6 +337,26 @@ mod tests {
     }
 
     #[test]
+    fn devices_missing_from_the_build_are_errors_that_say_how_to_get_them() {
+        for (kind, built, feature) in [
+            (DeviceKind::Cuda, cfg!(feature = "cuda"), "--features cuda"),
+            (DeviceKind::Wgpu, cfg!(feature = "wgpu"), "--features wgpu"),
+        ] {
+            if built {
+                continue;
+            }
+            let err = TensorContext::new(kind, Precision::F32, Mode::Fused)
+                .expect_err("not in this build")
+                .to_string();
+            assert!(err.contains(kind.name()) && err.contains(feature), "{err}");
+        }
+        let err = TensorContext::new(DeviceKind::Wgpu, Precision::F32, Mode::Graph)
+            .expect_err("graph replay is CUDA's")
+            .to_string();
+        assert!(err.contains("graph") && err.contains("CUDA"), "{err}");
+    }
+
+    #[test]
     fn modes_say_what_they_run() {
         assert!(Mode::Fused.fuses_layers() && Mode::GraphFused.fuses_layers());
         assert!(!Mode::Eager.fuses_layers() && !Mode::Amp.fuses_layers());
@@ -333,11 +366,13 @@ mod tests {
             assert_eq!(mode.unavailable_on(DeviceKind::Cuda), None, "{mode}");
             let graph = matches!(mode, Mode::Graph | Mode::GraphAmp | Mode::GraphFused);
             assert_eq!(mode.replays_graph(), graph, "{mode}");
-            assert_eq!(
-                mode.unavailable_on(DeviceKind::Cpu).is_some(),
-                graph,
-                "{mode}"
-            );
+            for kind in [DeviceKind::Cpu, DeviceKind::Wgpu] {
+                assert_eq!(
+                    mode.unavailable_on(kind).is_some(),
+                    graph,
+                    "{mode} on {kind}"
+                );
+            }
         }
     }
 }
