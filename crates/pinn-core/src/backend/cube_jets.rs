@@ -1,11 +1,13 @@
-//! The fused jet layer on Burn's CubeCL backend (CUDA): one unrolled CubeCL kernel for the jet
-//! activation and one for its backward, around the backend's own matrix products.
+//! The fused jet layer on Burn's CubeCL backend (CUDA, wgpu): one unrolled CubeCL kernel for the
+//! jet activation and one for its backward, around the backend's own matrix products.
 //!
 //! A thread owns one element (point, column) of every stream of the stacked jet, so the rule
 //! needs no communication between threads. The rule's products ([`UnrolledRule`]) are comptime
 //! parameters: CubeCL compiles one straight-line kernel per derivative set, with the counts,
 //! polynomial coefficients and stream offsets as constants. The kernels allocate nothing but
 //! their outputs and upload nothing, so a captured training step replays them as they are.
+
+use std::sync::Arc;
 
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::ops::FloatTensorOps;
@@ -20,7 +22,6 @@ use cubecl::{calculate_cube_count_elemwise, prelude::*};
 use super::fused_ops::JetLayerOps;
 use crate::fused::JetActivation;
 use crate::unrolled::{UnrolledActivation, UnrolledRule};
-use std::sync::Arc;
 
 /// `σ(pre)`.
 #[cube]

@@ -1,6 +1,6 @@
 //! The fused jet layer as a Burn backend extension: `σ` of a stacked jet followed by the next
-//! layer's matrix product, in one op, with a forward on the `flex` CPU backend and a
-//! hand-written backward registered with Burn's autodiff.
+//! layer's matrix product, in one op, with forwards on the `flex` CPU backend and the CubeCL
+//! backend (`cube_jets`) and a hand-written backward registered with Burn's autodiff.
 
 use std::sync::Arc;
 
@@ -17,9 +17,9 @@ use crate::fused::{self, JetActivation, Real, Stacked};
 use crate::matmul::MatRef;
 
 /// Backends that run the fused jet layer: the `flex` CPU backend (one pass over the elements
-/// with the products inline) and, with the `cuda` feature, the CubeCL backend (an unrolled
-/// kernel per derivative set plus the backend's own matrix products) behind Burn's kernel
-/// fusion. The autodiff backend wraps either with the hand-written backward.
+/// with the products inline) and, with the `cuda` or `wgpu` feature, the CubeCL backend (an
+/// unrolled kernel per derivative set plus the backend's own matrix products) behind Burn's
+/// kernel fusion. The autodiff backend wraps either with the hand-written backward.
 #[backend_extension(
     Flex,
     Cube: cfg(any(feature = "cuda", feature = "wgpu")),
