@@ -577,6 +577,15 @@ pub struct RunConfig {
     /// operation where the device and activation allow; `eager` is the op-by-op reference.
     #[serde(default)]
     pub mode: Mode,
+    /// Whether the fused modes run the hidden layers as fused jet operations (the default).
+    /// `false` keeps the rest of the mode (on a GPU, Burn's kernel fusion) with the layers op by
+    /// op, which measures what the fused layer adds.
+    #[serde(default = "default_fuse_layers")]
+    pub fuse_layers: bool,
+}
+
+fn default_fuse_layers() -> bool {
+    true
 }
 
 fn default_checkpoint_every() -> usize {
@@ -595,6 +604,7 @@ impl Default for RunConfig {
             log_every: default_log_every(),
             checkpoint_every: default_checkpoint_every(),
             mode: Mode::default(),
+            fuse_layers: default_fuse_layers(),
         }
     }
 }

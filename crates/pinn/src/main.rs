@@ -53,6 +53,11 @@ enum Command {
         /// graph, graph+amp, graph+fused.
         #[arg(long)]
         mode: Option<Mode>,
+        /// Run the hidden layers op by op in a fused mode (sets `run.fuse_layers = false`): the
+        /// rest of the mode stays, so on a GPU this measures what the fused layer adds to Burn's
+        /// kernel fusion.
+        #[arg(long)]
+        no_fuse_layers: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -224,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             device,
             precision,
             mode,
+            no_fuse_layers,
             quiet,
             resume,
             lbfgs,
@@ -237,6 +243,7 @@ fn run(cli: Cli) -> Result<()> {
                     PrecisionArg::F64 => Precision::F64,
                 }),
                 mode,
+                fuse_layers: no_fuse_layers.then_some(false),
                 lbfgs,
             };
             let problem = load(&file, &options)?;

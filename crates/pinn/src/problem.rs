@@ -50,6 +50,8 @@ pub struct LoadOptions {
     pub precision: Option<Precision>,
     /// Overrides `run.mode`.
     pub mode: Option<Mode>,
+    /// Overrides `run.fuse_layers`.
+    pub fuse_layers: Option<bool>,
     /// Iterations of an L-BFGS phase after Adam: overrides `optimizer.lbfgs.iterations`, or adds
     /// the phase with default settings; 0 removes it.
     pub lbfgs: Option<usize>,
@@ -63,6 +65,7 @@ impl Default for LoadOptions {
             device: None,
             precision: None,
             mode: None,
+            fuse_layers: None,
             lbfgs: None,
         }
     }
@@ -516,6 +519,9 @@ impl Problem {
         if let Some(m) = options.mode {
             config.run.mode = m;
         }
+        if let Some(fuse) = options.fuse_layers {
+            config.run.fuse_layers = fuse;
+        }
         match (options.lbfgs, config.optimizer.lbfgs.as_mut()) {
             (None, _) => {}
             (Some(0), _) => config.optimizer.lbfgs = None,
@@ -669,7 +675,10 @@ impl Problem {
             init: config.network.init,
         };
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
-            .with_fused_layers(config.run.mode.fuses_layers(), &ctx)
+            .with_fused_layers(
+                config.run.mode.fuses_layers() && config.run.fuse_layers,
+                &ctx,
+            )
             .with_half_matmuls(config.run.mode.uses_half_matmuls());
 
         let mut rng = rng_from_seed(config.seed);

@@ -540,13 +540,14 @@ fn eager_and_fused_modes_train_along_the_same_loss_curve() {
     let datasets = temp_dir("modes");
     for name in ["burgers_cont_inv", "kdv_disc_inv"] {
         let path = workspace().join("problems").join(format!("{name}.toml"));
-        let curve = |mode: Mode| -> Vec<f64> {
+        let curve = |mode: Mode, fuse_layers: Option<bool>| -> Vec<f64> {
             let problem = Problem::from_file(
                 &path,
                 &LoadOptions {
                     datasets: datasets.clone(),
                     precision: Some(Precision::F64),
                     mode: Some(mode),
+                    fuse_layers,
                     ..Default::default()
                 },
             )
@@ -556,7 +557,14 @@ fn eager_and_fused_modes_train_along_the_same_loss_curve() {
                 .map(|_| trainer.step().0.into_scalar::<f64>())
                 .collect()
         };
-        let (eager, fused) = (curve(Mode::Eager), curve(Mode::Fused));
+        let (eager, fused) = (curve(Mode::Eager, None), curve(Mode::Fused, None));
+        // `--no-fuse-layers`: the fused mode with op-by-op layers; the CPU backend has no other
+        // fusion, so it is the eager path exactly.
+        assert_eq!(
+            curve(Mode::Fused, Some(false)),
+            eager,
+            "{name}: fused mode without fused layers"
+        );
         for (i, (e, f)) in eager.iter().zip(&fused).enumerate() {
             assert!(
                 (e - f).abs() <= 1e-9 * e.abs(),
