@@ -38,6 +38,15 @@ pub struct Product {
     pub gradient: usize,
 }
 
+/// Which of a rule's product lists: the activation, or its backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Pass {
+    /// [`UnrolledRule::forward`]: the activated jet from `z`.
+    Forward,
+    /// [`UnrolledRule::backward`]: the gradient of `z` from the activated jet's gradient.
+    Backward,
+}
+
 /// A [`JetActivation`] as per-stream lists of [`Product`]s.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UnrolledRule {
@@ -126,6 +135,14 @@ impl UnrolledRule {
         }
     }
 
+    /// The product lists of one pass, one per stream.
+    pub fn sums(&self, pass: Pass) -> &[Vec<Product>] {
+        match pass {
+            Pass::Forward => &self.forward,
+            Pass::Backward => &self.backward,
+        }
+    }
+
     /// The highest derivative of the activation the backward needs.
     pub fn max_order(&self) -> usize {
         self.backward
@@ -166,41 +183,32 @@ impl UnrolledRule {
     /// The activated jet of `z` (`[streams · points, width]`, row-major) with `bias` on the
     /// value stream, element by element as a kernel thread computes it.
     pub fn forward_host<E: Real>(&self, z: &[E], bias: &[E]) -> Vec<E> {
-        let width = bias.len();
-        let per_stream = z.len() / self.streams;
-        let mut h = vec![E::default(); z.len()];
-        for i in 0..per_stream {
-            let (value, sin_cos) = self.activate(z[i] + bias[i % width]);
-            for (s, products) in self.forward.iter().enumerate() {
-                h[s * per_stream + i] = products.iter().fold(E::default(), |acc, p| {
-                    let d = self.derivative(p.order, value, sin_cos);
-                    let term = p
-                        .factors
-                        .iter()
-                        .fold(E::of(p.count as f64) * d, |t, &f| t * z[f * per_stream + i]);
-                    acc + term
-                });
-            }
-        }
-        h
+        self.sums_host(Pass::Forward, z, bias, None)
     }
 
     /// The gradient with respect to `z` of the activated jet, given its gradient `grad`
     /// (stacked like `z`), element by element as a kernel thread computes it.
     pub fn backward_host<E: Real>(&self, z: &[E], bias: &[E], grad: &[E]) -> Vec<E> {
+        self.sums_host(Pass::Backward, z, bias, Some(grad))
+    }
+
+    /// Every stream's sum of the products of `pass`, each product also multiplied by its
+    /// stream of `grad` when there is one (the backward).
+    fn sums_host<E: Real>(&self, pass: Pass, z: &[E], bias: &[E], grad: Option<&[E]>) -> Vec<E> {
         let width = bias.len();
         let per_stream = z.len() / self.streams;
         let mut out = vec![E::default(); z.len()];
         for i in 0..per_stream {
             let (value, sin_cos) = self.activate(z[i] + bias[i % width]);
-            for (f, products) in self.backward.iter().enumerate() {
-                out[f * per_stream + i] = products.iter().fold(E::default(), |acc, p| {
+            for (s, products) in self.sums(pass).iter().enumerate() {
+                out[s * per_stream + i] = products.iter().fold(E::default(), |acc, p| {
                     let d = self.derivative(p.order, value, sin_cos);
-                    let first = E::of(p.count as f64) * d * grad[p.gradient * per_stream + i];
+                    let weight = grad.map_or(E::of(1.0), |g| g[p.gradient * per_stream + i]);
+                    let first = E::of(p.count as f64) * d * weight;
                     let term = p
                         .factors
                         .iter()
-                        .fold(first, |t, &g| t * z[g * per_stream + i]);
+                        .fold(first, |t, &f| t * z[f * per_stream + i]);
                     acc + term
                 });
             }
@@ -238,18 +246,13 @@ mod tests {
     use crate::fused::{Stacked, layer_backward, layer_forward};
     use crate::matmul::MatRef;
     use crate::partial::{DerivativeSet, Partial};
+    use crate::sampling::rng_from_seed;
+    use rand::Rng;
 
-    /// Pseudo-random values in (-1, 1) without a random-number crate (deterministic).
+    /// Seeded uniform values in (-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f64> {
-        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-            })
-            .collect()
+        let mut rng = rng_from_seed(seed);
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
     fn identity(n: usize) -> Vec<f64> {

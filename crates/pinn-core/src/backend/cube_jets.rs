@@ -21,7 +21,7 @@ use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
 use super::fused_ops::JetLayerOps;
 use crate::fused::JetActivation;
-use crate::unrolled::{UnrolledActivation, UnrolledRule};
+use crate::unrolled::{Pass, UnrolledActivation, UnrolledRule};
 
 /// `σ(pre)`.
 #[cube]
@@ -68,52 +68,12 @@ fn derivative<F: Float>(
     out
 }
 
-/// The activated jet: `h[s] = Σ count · σ^(order) · Π z[f]` over the forward products of each
-/// stream `s`, for the element `ABSOLUTE_POS` of every stream.
+/// Every stream's sum of the products of `pass`, for the element `ABSOLUTE_POS` of each stream:
+/// `out[s] = Σ count · σ^(order) · Π z[f]`, each product also times `grad[g]` in the backward.
+/// The forward gives the activated jet, the backward the gradient of `z` from the activated
+/// jet's gradient `grad` (the forward is given `z` there and never reads it).
 #[cube(launch)]
-fn jet_activation_kernel<F: Float>(
-    z: &Tensor<F>,
-    bias: &Tensor<F>,
-    h: &mut Tensor<F>,
-    per_stream: usize,
-    width: usize,
-    #[comptime] rule: UnrolledRule,
-    #[define(F)] _dtype: ElemType,
-) {
-    let i = ABSOLUTE_POS;
-    if i >= per_stream {
-        terminate!();
-    }
-    let pre = z[i] + bias[i % width];
-    let value = activate::<F>(pre, comptime!(rule.activation));
-    let streams = comptime!(rule.streams);
-    #[unroll]
-    for s in 0..streams {
-        let products = comptime!(rule.forward[s].len());
-        let mut sum = F::new(0.0);
-        #[unroll]
-        for p in 0..products {
-            let product = comptime!(rule.forward[s][p].clone());
-            let order = comptime!(product.order);
-            let coefficients = comptime!(rule.polynomials.get(order).cloned().unwrap_or_default());
-            let mut term = F::new(comptime!(product.count as f32))
-                * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients);
-            let factors = comptime!(product.factors.len());
-            #[unroll]
-            for f in 0..factors {
-                let stream = comptime!(product.factors[f]);
-                term *= z[stream * per_stream + i];
-            }
-            sum += term;
-        }
-        h[s * per_stream + i] = sum;
-    }
-}
-
-/// The gradient of the activation with respect to `z`: `out[f] = Σ count · σ^(order) ·
-/// grad[g] · Π z[factors]` over the backward products of each input stream `f`.
-#[cube(launch)]
-fn jet_activation_backward_kernel<F: Float>(
+fn jet_products_kernel<F: Float>(
     z: &Tensor<F>,
     bias: &Tensor<F>,
     grad: &Tensor<F>,
@@ -121,6 +81,7 @@ fn jet_activation_backward_kernel<F: Float>(
     per_stream: usize,
     width: usize,
     #[comptime] rule: UnrolledRule,
+    #[comptime] pass: Pass,
     #[define(F)] _dtype: ElemType,
 ) {
     let i = ABSOLUTE_POS;
@@ -132,17 +93,19 @@ fn jet_activation_backward_kernel<F: Float>(
     let streams = comptime!(rule.streams);
     #[unroll]
     for s in 0..streams {
-        let products = comptime!(rule.backward[s].len());
+        let products = comptime!(rule.sums(pass)[s].len());
         let mut sum = F::new(0.0);
         #[unroll]
         for p in 0..products {
-            let product = comptime!(rule.backward[s][p].clone());
+            let product = comptime!(rule.sums(pass)[s][p].clone());
             let order = comptime!(product.order);
             let coefficients = comptime!(rule.polynomials.get(order).cloned().unwrap_or_default());
-            let gradient = comptime!(product.gradient);
             let mut term = F::new(comptime!(product.count as f32))
-                * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients)
-                * grad[gradient * per_stream + i];
+                * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients);
+            if comptime!(pass == Pass::Backward) {
+                let gradient = comptime!(product.gradient);
+                term *= grad[gradient * per_stream + i];
+            }
             let factors = comptime!(product.factors.len());
             #[unroll]
             for f in 0..factors {
@@ -155,66 +118,26 @@ fn jet_activation_backward_kernel<F: Float>(
     }
 }
 
-/// Elements per stream and columns of a stacked jet `[streams · points, width]`.
-fn stream_layout(z: &CubeTensor, rule: &UnrolledRule) -> (usize, usize) {
-    let shape = z.meta.shape();
-    let (rows, width) = (shape[0], shape[1]);
-    ((rows / rule.streams) * width, width)
-}
-
-/// `σ(z + bias)` of a stacked jet, every stream.
-fn activation(z: CubeTensor, bias: CubeTensor, rule: &UnrolledRule) -> CubeTensor {
-    let (z, bias) = (into_contiguous(z), into_contiguous(bias));
-    let (per_stream, width) = stream_layout(&z, rule);
-    let client = z.client.clone();
-    let dtype = z.dtype;
-    let h = empty_device_dtype(
-        client.clone(),
-        z.device.clone(),
-        z.meta.shape().clone(),
-        dtype,
-    );
-    let cube_dim = CubeDim::new(&client, per_stream);
-    let cube_count = calculate_cube_count_elemwise(&client, per_stream, cube_dim);
-    jet_activation_kernel::launch(
-        &client,
-        cube_count,
-        cube_dim,
-        z.into_tensor_arg(),
-        bias.into_tensor_arg(),
-        h.clone().into_tensor_arg(),
-        per_stream,
-        width,
-        rule.clone(),
-        dtype_to_storage_type(dtype),
-    );
-    h
-}
-
-/// The gradient with respect to `z` of `σ(z + bias)`, given the activated jet's gradient.
-fn activation_backward(
+/// The products of `pass` over a stacked jet `z: [streams · points, width]`: the activated jet
+/// `σ(z + bias)` (forward, no `grad`) or, given the activated jet's gradient, that of `z`.
+fn jet_products(
+    pass: Pass,
     z: CubeTensor,
     bias: CubeTensor,
-    grad: CubeTensor,
+    grad: Option<CubeTensor>,
     rule: &UnrolledRule,
 ) -> CubeTensor {
-    let (z, bias, grad) = (
-        into_contiguous(z),
-        into_contiguous(bias),
-        into_contiguous(grad),
-    );
-    let (per_stream, width) = stream_layout(&z, rule);
+    let (z, bias) = (into_contiguous(z), into_contiguous(bias));
+    let grad = grad.map_or_else(|| z.clone(), into_contiguous);
+    let shape = z.meta.shape().clone();
+    let width = shape[1];
+    let per_stream = (shape[0] / rule.streams) * width;
     let client = z.client.clone();
     let dtype = z.dtype;
-    let out = empty_device_dtype(
-        client.clone(),
-        z.device.clone(),
-        z.meta.shape().clone(),
-        dtype,
-    );
+    let out = empty_device_dtype(client.clone(), z.device.clone(), shape, dtype);
     let cube_dim = CubeDim::new(&client, per_stream);
     let cube_count = calculate_cube_count_elemwise(&client, per_stream, cube_dim);
-    jet_activation_backward_kernel::launch(
+    jet_products_kernel::launch(
         &client,
         cube_count,
         cube_dim,
@@ -225,6 +148,7 @@ fn activation_backward(
         per_stream,
         width,
         rule.clone(),
+        pass,
         dtype_to_storage_type(dtype),
     );
     out
@@ -246,7 +170,7 @@ impl JetLayerOps for CubeBackend {
         weight: FloatTensor<Self>,
         program: Arc<JetActivation>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let h = activation(z, bias, program.unrolled());
+        let h = jet_products(Pass::Forward, z, bias, None, program.unrolled());
         let out = Self::float_matmul(h.clone(), weight);
         (h, out)
     }
@@ -262,7 +186,7 @@ impl JetLayerOps for CubeBackend {
         let rule = program.unrolled();
         let grad_weight = Self::float_matmul(Self::float_transpose(h), grad.clone());
         let grad_h = Self::float_matmul(grad, Self::float_transpose(weight));
-        let grad_z = activation_backward(z, bias, grad_h, rule);
+        let grad_z = jet_products(Pass::Backward, z, bias, Some(grad_h), rule);
         // The bias enters the value stream only: its gradient is that stream's column sums.
         let shape = grad_z.meta.shape().clone();
         let points = shape[0] / rule.streams;
@@ -286,17 +210,13 @@ mod tests {
     use super::*;
     use crate::fused::FusedActivation;
     use crate::partial::{DerivativeSet, Partial};
+    use crate::sampling::rng_from_seed;
+    use rand::Rng;
 
+    /// Seeded uniform values in (-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                (((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0) as f32
-            })
-            .collect()
+        let mut rng = rng_from_seed(seed);
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
     /// The product and the gradients of `z`, `bias`, `weight` of `Σ r ⊙ jet_layer(z, bias, w)`.
