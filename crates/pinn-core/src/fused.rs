@@ -732,15 +732,14 @@ fn backward_task<E: Real>(
     bias_grad
 }
 
-/// Rows of every stream per parallel task: about [`TASK`] elements in all, at least one task per
-/// thread when there are enough points, and tasks of (nearly) equal size.
+/// Rows of every stream per parallel task: about [`TASK`] elements in all, a multiple of the
+/// thread count when there are enough points (three tasks on two threads take two rounds,
+/// four of the same total size take two shorter ones), and tasks of (nearly) equal size.
 fn rows_per_task(shape: Stacked, streams: usize) -> usize {
     let total = shape.per_stream() * streams;
-    let tasks = total
-        .div_ceil(TASK)
-        .max(rayon::current_num_threads().min(shape.points))
-        .max(1);
-    shape.points.div_ceil(tasks).max(1)
+    let threads = rayon::current_num_threads().max(1);
+    let tasks = total.div_ceil(TASK).div_ceil(threads) * threads;
+    shape.points.div_ceil(tasks.min(shape.points).max(1)).max(1)
 }
 
 /// Splits a stacked `[streams · points, cols]` buffer into per-task groups holding the same

@@ -211,6 +211,24 @@ impl Jet {
         }
     }
 
+    /// Rows (points) `start..end` of the value and every stream: one loss term's share of a
+    /// forward pass that served several.
+    pub fn rows(&self, start: usize, end: usize) -> Jet {
+        let cut = |t: &Tensor<2>| {
+            let [rows, cols] = t.dims();
+            if start == 0 && end == rows {
+                t.clone()
+            } else {
+                t.clone().slice([start..end, 0..cols])
+            }
+        };
+        Jet {
+            value: cut(&self.value),
+            streams: self.streams.iter().map(|(p, t)| (*p, cut(t))).collect(),
+            set: self.set.clone(),
+        }
+    }
+
     /// Applies a function to every tensor of the jet (value and streams): for linear maps.
     pub fn map_linear(&self, f: impl Fn(Tensor<2>) -> Tensor<2>) -> Jet {
         Jet {

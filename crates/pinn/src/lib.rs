@@ -15,6 +15,7 @@
 pub mod builder;
 pub mod lbfgs;
 pub mod optim;
+mod passes;
 pub mod plot;
 pub mod problem;
 pub mod reference;

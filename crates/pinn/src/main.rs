@@ -365,6 +365,15 @@ fn run(cli: Cli) -> Result<()> {
                     derivs.join(", ")
                 );
             }
+            let passes: Vec<String> = problem
+                .forward_passes()
+                .iter()
+                .map(|terms| {
+                    let terms: Vec<String> = terms.iter().map(|t| format!("loss[{t}]")).collect();
+                    format!("[{}]", terms.join(" + "))
+                })
+                .collect();
+            println!("passes       {}", passes.join(", "));
             println!("components   {}", problem.component_names().join(", "));
         }
         Command::Data { name } => {

@@ -21,6 +21,7 @@ use pinn_nn::{Mlp, MlpSpec};
 use pinn_rk::{ButcherTable, stages_for_step};
 use thiserror::Error;
 
+use crate::passes::{TermPoints, plan_passes};
 use crate::reference::{DatasetStore, StoreError};
 
 /// Errors while building a problem.
@@ -105,7 +106,7 @@ struct PointSet {
 /// Which derivatives a loss term needs: the network's streams and each derived jet's.
 #[derive(Clone, Debug, Default)]
 struct Plan {
-    network: DerivativeSet,
+    network: Arc<DerivativeSet>,
     derived: Vec<Option<Arc<DerivativeSet>>>,
 }
 
@@ -241,6 +242,16 @@ struct LossTerm {
     plan: Plan,
     reduction: Reduction,
     weight: f64,
+    /// The forward pass that computes this term's jet, and the term's rows in it.
+    pass: (usize, std::ops::Range<usize>),
+}
+
+/// One forward pass of the network, shared by the loss terms whose rows it stacks.
+#[derive(Clone, Debug)]
+struct ForwardPass {
+    inputs: Tensor<2>,
+    set: DerivativeSet,
+    terms: Vec<usize>,
 }
 
 /// Loss of one evaluation: the weighted total and every unweighted component.
@@ -284,6 +295,7 @@ pub struct Problem {
     residuals: Vec<Residual>,
     unknowns: Vec<Unknown>,
     terms: Vec<LossTerm>,
+    passes: Vec<ForwardPass>,
     dataset: Option<GridData>,
     evaluated: Vec<(String, FieldId)>,
     /// Grid points of the evaluation (`evaluate.at`), all when `None`.
@@ -694,6 +706,7 @@ impl Problem {
             residuals,
             unknowns,
             terms: Vec::new(),
+            passes: Vec::new(),
             dataset,
             evaluated: Vec::new(),
             evaluation_points: None,
@@ -703,10 +716,13 @@ impl Problem {
             config,
         };
         let loss_configs = problem.config.loss.clone();
+        let mut term_coords = Vec::new();
         for (i, l) in loss_configs.iter().enumerate() {
-            let term = problem.build_term(i, l, &sets, &residual_names)?;
+            let (term, coords) = problem.build_term(i, l, &sets, &residual_names)?;
             problem.terms.push(term);
+            term_coords.push(coords);
         }
+        problem.share_forward_passes(&term_coords);
         for name in problem.config.evaluate.fields.clone() {
             let field = problem.field_id(&name).ok_or_else(|| {
                 invalid(
@@ -761,7 +777,7 @@ impl Problem {
         l: &LossConfig,
         sets: &BTreeMap<String, PointSet>,
         residual_names: &[String],
-    ) -> Result<LossTerm, ProblemError> {
+    ) -> Result<(LossTerm, Vec<f64>), ProblemError> {
         let field_path = format!("loss[{index}]");
         let invalid = |field: &str, message: String| ConfigError::Invalid {
             path: self.source.clone(),
@@ -930,13 +946,46 @@ impl Problem {
             );
         }
         let plan = self.plan(needs).map_err(|m| invalid("residuals", m))?;
-        Ok(LossTerm {
+        let term = LossTerm {
             inputs: self.ctx.matrix(&coords, rows, dims),
             components,
             plan,
             reduction: l.reduction,
             weight: l.weight,
-        })
+            pass: (0, 0..rows),
+        };
+        Ok((term, coords))
+    }
+
+    /// Plans the forward passes (`crate::passes`): terms at the same points, or whose points
+    /// stack at little extra cost, get one network pass between them.
+    fn share_forward_passes(&mut self, term_coords: &[Vec<f64>]) {
+        let dims = self.config.domain.inputs.len();
+        let points: Vec<TermPoints<'_>> = self
+            .terms
+            .iter()
+            .zip(term_coords)
+            .map(|(t, coords)| TermPoints {
+                coords,
+                rows: coords.len() / dims,
+                set: &t.plan.network,
+            })
+            .collect();
+        let plans = plan_passes(&points);
+        self.passes = plans
+            .into_iter()
+            .enumerate()
+            .map(|(index, plan)| {
+                for (t, rows) in &plan.members {
+                    self.terms[*t].pass = (index, rows.clone());
+                }
+                ForwardPass {
+                    inputs: self.ctx.matrix(&plan.coords, plan.rows, dims),
+                    set: plan.set,
+                    terms: plan.members.iter().map(|(t, _)| *t).collect(),
+                }
+            })
+            .collect();
     }
 
     fn plan(&self, needs: Vec<(FieldId, Partial)>) -> Result<Plan, String> {
@@ -963,7 +1012,10 @@ impl Problem {
                 .filter(|(f, _)| matches!(f, FieldId::Output(_)))
                 .flat_map(|(_, ps)| ps.iter().copied()),
         );
-        Ok(Plan { network, derived })
+        Ok(Plan {
+            network: Arc::new(network),
+            derived,
+        })
     }
 
     /// The parsed configuration (after overrides).
@@ -1016,7 +1068,16 @@ impl Problem {
 
     /// The derivative streams the network propagates for each loss term.
     pub fn term_derivatives(&self) -> Vec<DerivativeSet> {
-        self.terms.iter().map(|t| t.plan.network.clone()).collect()
+        self.terms
+            .iter()
+            .map(|t| (*t.plan.network).clone())
+            .collect()
+    }
+
+    /// The loss terms (by index) that each forward pass of the network serves: terms at the
+    /// same points share a pass, and so do terms whose points stack at little extra cost.
+    pub fn forward_passes(&self) -> Vec<Vec<usize>> {
+        self.passes.iter().map(|p| p.terms.clone()).collect()
     }
 
     fn physical_unknowns(&self, params: &[Tensor<2>]) -> Vec<Tensor<2>> {
@@ -1031,15 +1092,15 @@ impl Problem {
             .collect()
     }
 
+    /// The fields at `inputs`, from the network's jet there (which carries at least
+    /// `plan.network`): outputs, then the derived outputs the plan asks for.
     fn environment<'a>(
         &self,
-        params: &[Tensor<2>],
+        jet: Jet,
         inputs: &'a Tensor<2>,
         unknowns: &'a [Tensor<2>],
         plan: &Plan,
     ) -> Env<'a> {
-        let n = self.network_parameter_count();
-        let jet = self.network.forward(&params[..n], inputs, &plan.network);
         let outputs = if self.discrete.is_some() {
             vec![jet]
         } else {
@@ -1076,8 +1137,16 @@ impl Problem {
         let values = Arc::new(DerivativeSet::values_only());
         let mut total: Option<Tensor<1>> = None;
         let mut components = Vec::new();
+        let n = self.network_parameter_count();
+        let jets: Vec<Jet> = self
+            .passes
+            .iter()
+            .map(|p| self.network.forward(&params[..n], &p.inputs, &p.set))
+            .collect();
         for term in &self.terms {
-            let env = self.environment(params, &term.inputs, &unknowns, &term.plan);
+            let (pass, rows) = &term.pass;
+            let jet = restrict(jets[*pass].rows(rows.start, rows.end), &term.plan.network);
+            let env = self.environment(jet, &term.inputs, &unknowns, &term.plan);
             for (_, c) in &term.components {
                 let diff = match c {
                     Component::Fit { field, target } => {
@@ -1148,6 +1217,7 @@ impl Problem {
             .plan(ids.iter().map(|f| (*f, Partial::VALUE)).collect())
             .unwrap_or_default();
         let unknowns = self.physical_unknowns(params);
+        let n = self.network_parameter_count();
         let values = Arc::new(DerivativeSet::values_only());
         let mut out = vec![Vec::with_capacity(rows); ids.len()];
         const CHUNK: usize = 16_384;
@@ -1156,7 +1226,8 @@ impl Problem {
             let inputs = self
                 .ctx
                 .matrix(&points[start * dims..end * dims], end - start, dims);
-            let env = self.environment(params, &inputs, &unknowns, &plan);
+            let jet = self.network.forward(&params[..n], &inputs, &plan.network);
+            let env = self.environment(jet, &inputs, &unknowns, &plan);
             for (k, f) in ids.iter().enumerate() {
                 let v = env.field(*f, Partial::VALUE, &values).into_value();
                 let [n, cols] = v.dims();
@@ -1453,4 +1524,92 @@ fn build_point_sets(
         sets.insert(named.name.clone(), set);
     }
     Ok(sets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProblemBuilder;
+
+    impl Problem {
+        /// The reference the shared passes are checked against: one pass per loss term.
+        fn with_one_pass_per_term(mut self) -> Self {
+            self.passes = self
+                .terms
+                .iter_mut()
+                .enumerate()
+                .map(|(t, term)| {
+                    let rows = term.inputs.dims()[0];
+                    term.pass = (t, 0..rows);
+                    ForwardPass {
+                        inputs: term.inputs.clone(),
+                        set: (*term.plan.network).clone(),
+                        terms: vec![t],
+                    }
+                })
+                .collect();
+            self
+        }
+    }
+
+    /// Three terms: boundary values at a few points, and two residuals at the same
+    /// collocation points (one of them needing third derivatives).
+    fn problem() -> Problem {
+        ProblemBuilder::new("passes")
+            .domain(&["x", "t"], &[-1.0, 0.0], &[1.0, 1.0])
+            .network(&[12, 12], &["u"])
+            .unknown("nu", 0.1, None)
+            .residual("f", "u_t + u*u_x - nu*u_xx")
+            .residual("g", "u_xxx + u_xt")
+            .points_lhs("edge", 24)
+            .points_lhs("inside", 200)
+            .fit_value("edge", "u", 0.25)
+            .residual_loss("inside", &["f"])
+            .residual_loss("inside", &["g"])
+            .f64()
+            .build()
+            .expect("a valid problem")
+    }
+
+    /// Loss components and every parameter gradient.
+    fn loss_and_gradients(problem: &Problem) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let tracked: Vec<Tensor<2>> = problem
+            .initial_parameters()
+            .into_iter()
+            .map(|p| p.autodiff().require_grad())
+            .collect();
+        let loss = problem.loss(&tracked);
+        let grads = loss.total.backward();
+        let components = loss
+            .components
+            .iter()
+            .flat_map(|c| to_vec(&c.clone().without_autodiff().reshape([1, 1])))
+            .collect();
+        let gradients = tracked
+            .iter()
+            .map(|p| to_vec(&p.grad(&grads).expect("every parameter reaches the loss")))
+            .collect();
+        (components, gradients)
+    }
+
+    #[test]
+    fn shared_forward_passes_give_the_loss_and_gradients_of_separate_ones() {
+        let shared = problem();
+        assert_eq!(shared.forward_passes(), [vec![0, 1, 2]]);
+        let (components, gradients) = loss_and_gradients(&shared);
+        let separate = problem().with_one_pass_per_term();
+        assert_eq!(separate.forward_passes(), [[0], [1], [2]]);
+        let (expected_components, expected_gradients) = loss_and_gradients(&separate);
+        assert_eq!(components.len(), 3);
+        for (a, b) in components.iter().zip(&expected_components) {
+            assert!(*b > 1e-8, "a non-trivial component: {b}");
+            assert!((a - b).abs() <= 1e-12 * b, "component {a} vs {b}");
+        }
+        for (g, e) in gradients.iter().zip(&expected_gradients) {
+            let scale = e.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+            for (a, b) in g.iter().zip(e) {
+                assert!((a - b).abs() <= 1e-12 * scale, "gradient {a} vs {b}");
+            }
+        }
+    }
 }
