@@ -4,9 +4,12 @@
 //! forward and backward pass: on a GPU that is the same number of kernel launches for 100
 //! boundary points as for 10,000 collocation points, and on the CPU a second round of small
 //! matrix products. Terms at identical points (Navier-Stokes fits the data and the residual at
-//! the same 5,000 points) need only one pass between them; terms at different points share one
-//! when stacking their rows costs little extra work, the union of their derivative sets being
-//! propagated for all of them.
+//! the same 5,000 points) need only one pass between them. On a GPU, terms at different points
+//! also share one when stacking their rows costs little extra work, the union of their
+//! derivative sets being propagated for all of them. On the CPU that stacking does not pay: a
+//! pass over a few hundred points is cheap there, and each term's rows of the stacked jet cost a
+//! slice and, in the backward pass, a zero-filled gradient of the whole stack (measured: the
+//! discrete inverse problems 5-10 % slower stacked).
 
 use std::ops::Range;
 
@@ -60,10 +63,11 @@ fn union(a: &DerivativeSet, b: &DerivativeSet) -> DerivativeSet {
     u
 }
 
-/// Groups terms into forward passes: terms at identical points always share one; a group of
-/// points joins a pass when the shared pass does at most [`MERGE_TOLERANCE`] times the work of
-/// the two apart. Passes and their members follow the terms' order, largest block first.
-pub(crate) fn plan_passes(terms: &[TermPoints<'_>]) -> Vec<PassPlan> {
+/// Groups terms into forward passes: terms at identical points always share one; with `stack`,
+/// a group of points joins a pass when the shared pass does at most [`MERGE_TOLERANCE`] times
+/// the work of the two apart. Passes and their members follow the terms' order, largest block
+/// first.
+pub(crate) fn plan_passes(terms: &[TermPoints<'_>], stack: bool) -> Vec<PassPlan> {
     let mut blocks: Vec<Block<'_>> = Vec::new();
     for (index, term) in terms.iter().enumerate() {
         match blocks
@@ -96,6 +100,9 @@ pub(crate) fn plan_passes(terms: &[TermPoints<'_>]) -> Vec<PassPlan> {
     for b in order {
         let block = &blocks[b];
         let joined = passes.iter_mut().find(|(_, rows, set)| {
+            if !stack {
+                return false;
+            }
             let shared = work(rows + block.rows, &union(set, &block.set));
             let apart = work(*rows, set) + work(block.rows, &block.set);
             shared <= MERGE_TOLERANCE * apart
@@ -154,48 +161,37 @@ mod tests {
         (0..rows).flat_map(|i| [i as f64 + offset, 0.5]).collect()
     }
 
+    fn term<'a>(coords: &'a [f64], set: &'a DerivativeSet) -> TermPoints<'a> {
+        TermPoints {
+            coords,
+            rows: coords.len() / 2,
+            set,
+        }
+    }
+
     #[test]
     fn terms_at_the_same_points_share_one_pass_and_all_its_rows() {
         let points = grid(1000, 0.0);
         let first = set(&[&[0], &[1]]);
-        let third = set(&[&[0, 0, 1], &[1, 1, 1], &[2, 0]]);
-        let passes = plan_passes(&[
-            TermPoints {
-                coords: &points,
-                rows: 1000,
-                set: &first,
-            },
-            TermPoints {
-                coords: &points,
-                rows: 1000,
-                set: &third,
-            },
-        ]);
-        assert_eq!(passes.len(), 1);
-        assert_eq!(passes[0].rows, 1000);
-        assert_eq!(passes[0].coords, points);
-        assert_eq!(passes[0].set, union(&first, &third));
-        assert_eq!(passes[0].members, [(0, 0..1000), (1, 0..1000)]);
+        let third = set(&[&[0, 0, 1], &[1, 1, 1], &[0, 1]]);
+        for stack in [false, true] {
+            let passes = plan_passes(&[term(&points, &first), term(&points, &third)], stack);
+            assert_eq!(passes.len(), 1);
+            assert_eq!(passes[0].rows, 1000);
+            assert_eq!(passes[0].coords, points);
+            assert_eq!(passes[0].set, union(&first, &third));
+            assert_eq!(passes[0].members, [(0, 0..1000), (1, 0..1000)]);
+        }
     }
 
     #[test]
-    fn a_few_value_points_ride_along_with_the_collocation_points() {
+    fn stacked_a_few_value_points_ride_along_with_the_collocation_points() {
         let boundary = grid(100, -7.0);
         let collocation = grid(10_000, 0.25);
         let none = DerivativeSet::values_only();
         let burgers = set(&[&[0, 0], &[1]]);
-        let passes = plan_passes(&[
-            TermPoints {
-                coords: &boundary,
-                rows: 100,
-                set: &none,
-            },
-            TermPoints {
-                coords: &collocation,
-                rows: 10_000,
-                set: &burgers,
-            },
-        ]);
+        let terms = [term(&boundary, &none), term(&collocation, &burgers)];
+        let passes = plan_passes(&terms, true);
         assert_eq!(passes.len(), 1);
         let pass = &passes[0];
         assert_eq!(pass.rows, 10_100);
@@ -204,6 +200,13 @@ mod tests {
         assert_eq!(pass.members, [(0, 10_000..10_100), (1, 0..10_000)]);
         assert_eq!(pass.coords[..20_000], collocation[..]);
         assert_eq!(pass.coords[20_000..], boundary[..]);
+
+        let apart = plan_passes(&terms, false);
+        assert_eq!(apart.len(), 2);
+        assert_eq!(apart[0].members, [(0, 0..100)]);
+        assert_eq!(apart[0].coords, boundary);
+        assert_eq!(apart[1].members, [(1, 0..10_000)]);
+        assert_eq!(apart[1].set, burgers);
     }
 
     #[test]
@@ -212,18 +215,7 @@ mod tests {
         let collocation = grid(100, 0.5);
         let none = DerivativeSet::values_only();
         let third = set(&[&[0, 0, 0], &[1]]);
-        let passes = plan_passes(&[
-            TermPoints {
-                coords: &data,
-                rows: 10_000,
-                set: &none,
-            },
-            TermPoints {
-                coords: &collocation,
-                rows: 100,
-                set: &third,
-            },
-        ]);
+        let passes = plan_passes(&[term(&data, &none), term(&collocation, &third)], true);
         assert_eq!(passes.len(), 2);
         assert_eq!(passes[0].members, [(0, 0..10_000)]);
         assert_eq!(passes[0].set, none);

@@ -722,7 +722,8 @@ impl Problem {
             problem.terms.push(term);
             term_coords.push(coords);
         }
-        problem.share_forward_passes(&term_coords);
+        let stack = problem.ctx.kind().launches_kernels();
+        problem.share_forward_passes(&term_coords, stack);
         for name in problem.config.evaluate.fields.clone() {
             let field = problem.field_id(&name).ok_or_else(|| {
                 invalid(
@@ -957,9 +958,10 @@ impl Problem {
         Ok((term, coords))
     }
 
-    /// Plans the forward passes (`crate::passes`): terms at the same points, or whose points
-    /// stack at little extra cost, get one network pass between them.
-    fn share_forward_passes(&mut self, term_coords: &[Vec<f64>]) {
+    /// Plans the forward passes (`crate::passes`): terms at the same points get one network
+    /// pass between them, and with `stack` (on a GPU) so do terms whose points stack at little
+    /// extra cost.
+    fn share_forward_passes(&mut self, term_coords: &[Vec<f64>], stack: bool) {
         let dims = self.config.domain.inputs.len();
         let points: Vec<TermPoints<'_>> = self
             .terms
@@ -971,7 +973,7 @@ impl Problem {
                 set: &t.plan.network,
             })
             .collect();
-        let plans = plan_passes(&points);
+        let plans = plan_passes(&points, stack);
         self.passes = plans
             .into_iter()
             .enumerate()
@@ -1075,7 +1077,8 @@ impl Problem {
     }
 
     /// The loss terms (by index) that each forward pass of the network serves: terms at the
-    /// same points share a pass, and so do terms whose points stack at little extra cost.
+    /// same points share a pass, and on a GPU so do terms whose points stack at little extra
+    /// cost.
     pub fn forward_passes(&self) -> Vec<Vec<usize>> {
         self.passes.iter().map(|p| p.terms.clone()).collect()
     }
@@ -1550,6 +1553,13 @@ mod tests {
                 .collect();
             self
         }
+
+        /// Passes planned again, stacking different points as on a GPU or not.
+        fn replanned(mut self, stack: bool) -> Self {
+            let coords: Vec<Vec<f64>> = self.terms.iter().map(|t| to_vec(&t.inputs)).collect();
+            self.share_forward_passes(&coords, stack);
+            self
+        }
     }
 
     /// Three terms: boundary values at a few points, and two residuals at the same
@@ -1594,21 +1604,28 @@ mod tests {
 
     #[test]
     fn shared_forward_passes_give_the_loss_and_gradients_of_separate_ones() {
-        let shared = problem();
-        assert_eq!(shared.forward_passes(), [vec![0, 1, 2]]);
-        let (components, gradients) = loss_and_gradients(&shared);
         let separate = problem().with_one_pass_per_term();
         assert_eq!(separate.forward_passes(), [[0], [1], [2]]);
         let (expected_components, expected_gradients) = loss_and_gradients(&separate);
-        assert_eq!(components.len(), 3);
-        for (a, b) in components.iter().zip(&expected_components) {
-            assert!(*b > 1e-8, "a non-trivial component: {b}");
-            assert!((a - b).abs() <= 1e-12 * b, "component {a} vs {b}");
-        }
-        for (g, e) in gradients.iter().zip(&expected_gradients) {
-            let scale = e.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
-            for (a, b) in g.iter().zip(e) {
-                assert!((a - b).abs() <= 1e-12 * scale, "gradient {a} vs {b}");
+        assert_eq!(expected_components.len(), 3);
+
+        // On the CPU only the two terms at the same points share a pass; stacked as on a GPU,
+        // all three do.
+        let shared = problem();
+        assert_eq!(shared.forward_passes(), [vec![0], vec![1, 2]]);
+        let stacked = problem().replanned(true);
+        assert_eq!(stacked.forward_passes(), [vec![0, 1, 2]]);
+        for problem in [shared, stacked] {
+            let (components, gradients) = loss_and_gradients(&problem);
+            for (a, b) in components.iter().zip(&expected_components) {
+                assert!(*b > 1e-8, "a non-trivial component: {b}");
+                assert!((a - b).abs() <= 1e-12 * b, "component {a} vs {b}");
+            }
+            for (g, e) in gradients.iter().zip(&expected_gradients) {
+                let scale = e.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+                for (a, b) in g.iter().zip(e) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "gradient {a} vs {b}");
+                }
             }
         }
     }

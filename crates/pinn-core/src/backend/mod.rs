@@ -45,6 +45,12 @@ impl DeviceKind {
             DeviceKind::Wgpu => "wgpu",
         }
     }
+
+    /// Whether every tensor operation is a kernel launch (the GPUs): there, fewer and larger
+    /// operations pay even when they do some needless arithmetic.
+    pub fn launches_kernels(self) -> bool {
+        !matches!(self, DeviceKind::Cpu)
+    }
 }
 
 impl std::fmt::Display for DeviceKind {
