@@ -24,6 +24,11 @@ gpu-check:
     cargo test --release --workspace --features pinn-bench/cuda cube_kernels
     cargo run --release -p pinn-bench --features cuda -- --device cuda
 
+# Build the CUDA binaries and datasets a GPU machine without a toolchain runs
+# scripts/gpu-check.sh with (gpu-kit/, docs/cuda.md).
+gpu-kit:
+    scripts/gpu-kit.sh
+
 # The fused layer's CubeCL kernels through wgpu, on any Vulkan driver (Mesa's lavapipe too).
 test-kernels-wgpu:
     cargo test -p pinn-core --features wgpu --lib cube_kernels

@@ -981,8 +981,13 @@ impl Problem {
                 for (t, rows) in &plan.members {
                     self.terms[*t].pass = (index, rows.clone());
                 }
+                // Terms at one set of points: their own input tensor serves the pass.
+                let inputs = match plan.members.first() {
+                    Some((t, rows)) if rows.len() == plan.rows => self.terms[*t].inputs.clone(),
+                    _ => self.ctx.matrix(&plan.coords, plan.rows, dims),
+                };
                 ForwardPass {
-                    inputs: self.ctx.matrix(&plan.coords, plan.rows, dims),
+                    inputs,
                     set: plan.set,
                     terms: plan.members.iter().map(|(t, _)| *t).collect(),
                 }
