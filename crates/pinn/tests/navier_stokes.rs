@@ -82,6 +82,8 @@ fn problem(tag: &str, hidden: Vec<usize>, sample: usize, lr: f64) -> (Problem, P
 fn the_shipped_problem_needs_third_mixed_derivatives_of_psi() {
     let (problem, dir) = problem("plan", vec![20, 20, 20, 20, 20, 20, 20, 20], 1000, 1e-3);
     assert_eq!(problem.term_sizes(), [1000, 1000]);
+    // Data and residuals at the same points: one forward pass serves both.
+    assert_eq!(problem.forward_passes(), [vec![0, 1]]);
     let inputs = &problem.config().domain.inputs;
     let derivs: Vec<String> = problem.term_derivatives()[1]
         .iter()
