@@ -196,37 +196,27 @@ impl Jet {
 
     /// Columns `start..end` of the value and every stream.
     pub fn columns(&self, start: usize, end: usize) -> Jet {
-        let cut = |t: &Tensor<2>| {
+        self.map_linear(|t| {
             let [rows, cols] = t.dims();
             if start == 0 && end == cols {
-                t.clone()
+                t
             } else {
-                t.clone().slice([0..rows, start..end])
+                t.slice([0..rows, start..end])
             }
-        };
-        Jet {
-            value: cut(&self.value),
-            streams: self.streams.iter().map(|(p, t)| (*p, cut(t))).collect(),
-            set: self.set.clone(),
-        }
+        })
     }
 
     /// Rows (points) `start..end` of the value and every stream: one loss term's share of a
     /// forward pass that served several.
     pub fn rows(&self, start: usize, end: usize) -> Jet {
-        let cut = |t: &Tensor<2>| {
+        self.map_linear(|t| {
             let [rows, cols] = t.dims();
             if start == 0 && end == rows {
-                t.clone()
+                t
             } else {
-                t.clone().slice([start..end, 0..cols])
+                t.slice([start..end, 0..cols])
             }
-        };
-        Jet {
-            value: cut(&self.value),
-            streams: self.streams.iter().map(|(p, t)| (*p, cut(t))).collect(),
-            set: self.set.clone(),
-        }
+        })
     }
 
     /// Applies a function to every tensor of the jet (value and streams): for linear maps.

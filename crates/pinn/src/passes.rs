@@ -99,14 +99,15 @@ pub(crate) fn plan_passes(terms: &[TermPoints<'_>], stack: bool) -> Vec<PassPlan
     let mut passes: Vec<(Vec<usize>, usize, DerivativeSet)> = Vec::new();
     for b in order {
         let block = &blocks[b];
-        let joined = passes.iter_mut().find(|(_, rows, set)| {
-            if !stack {
-                return false;
-            }
-            let shared = work(rows + block.rows, &union(set, &block.set));
-            let apart = work(*rows, set) + work(block.rows, &block.set);
-            shared <= MERGE_TOLERANCE * apart
-        });
+        let joined = if stack {
+            passes.iter_mut().find(|(_, rows, set)| {
+                let shared = work(rows + block.rows, &union(set, &block.set));
+                let apart = work(*rows, set) + work(block.rows, &block.set);
+                shared <= MERGE_TOLERANCE * apart
+            })
+        } else {
+            None
+        };
         match joined {
             Some((members, rows, set)) => {
                 members.push(b);

@@ -246,12 +246,12 @@ struct LossTerm {
     pass: (usize, std::ops::Range<usize>),
 }
 
-/// One forward pass of the network, shared by the loss terms whose rows it stacks.
+/// One forward pass of the network, shared by the loss terms whose rows it stacks (each term's
+/// `pass` names it).
 #[derive(Clone, Debug)]
 struct ForwardPass {
     inputs: Tensor<2>,
     set: DerivativeSet,
-    terms: Vec<usize>,
 }
 
 /// Loss of one evaluation: the weighted total and every unweighted component.
@@ -989,7 +989,6 @@ impl Problem {
                 ForwardPass {
                     inputs,
                     set: plan.set,
-                    terms: plan.members.iter().map(|(t, _)| *t).collect(),
                 }
             })
             .collect();
@@ -1085,7 +1084,11 @@ impl Problem {
     /// same points share a pass, and on a GPU so do terms whose points stack at little extra
     /// cost.
     pub fn forward_passes(&self) -> Vec<Vec<usize>> {
-        self.passes.iter().map(|p| p.terms.clone()).collect()
+        let mut terms = vec![Vec::new(); self.passes.len()];
+        for (t, term) in self.terms.iter().enumerate() {
+            terms[term.pass.0].push(t);
+        }
+        terms
     }
 
     fn physical_unknowns(&self, params: &[Tensor<2>]) -> Vec<Tensor<2>> {
@@ -1536,6 +1539,8 @@ fn build_point_sets(
 
 #[cfg(test)]
 mod tests {
+    use pinn_core::backend::to_scalar;
+
     use super::*;
     use crate::ProblemBuilder;
 
@@ -1552,7 +1557,6 @@ mod tests {
                     ForwardPass {
                         inputs: term.inputs.clone(),
                         set: (*term.plan.network).clone(),
-                        terms: vec![t],
                     }
                 })
                 .collect();
@@ -1598,7 +1602,7 @@ mod tests {
         let components = loss
             .components
             .iter()
-            .flat_map(|c| to_vec(&c.clone().without_autodiff().reshape([1, 1])))
+            .map(|c| to_scalar(&c.clone().without_autodiff()))
             .collect();
         let gradients = tracked
             .iter()
