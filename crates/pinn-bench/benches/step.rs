@@ -7,9 +7,10 @@ use pinn_bench::{PROBLEMS, load_problem};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
 
 fn training_step(c: &mut Criterion) {
+    pinn::allocator::keep_freed_memory();
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
     for name in PROBLEMS {

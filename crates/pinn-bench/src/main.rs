@@ -16,7 +16,7 @@ use pinn_bench::{
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
 
 #[derive(Parser)]
 #[command(
@@ -89,6 +89,7 @@ enum Sub {
 }
 
 fn main() {
+    pinn::allocator::keep_freed_memory();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -12,6 +12,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod allocator;
 pub mod builder;
 pub mod lbfgs;
 pub mod optim;
