@@ -743,8 +743,13 @@ fn backward_task<E: Real>(
 /// on two threads take two rounds, four of the same total size take two shorter ones), and
 /// tasks of (nearly) equal size.
 fn rows_per_task(shape: Stacked, streams: usize) -> usize {
+    rows_per_task_on(shape, streams, rayon::current_num_threads())
+}
+
+/// [`rows_per_task`] for `threads` threads.
+fn rows_per_task_on(shape: Stacked, streams: usize, threads: usize) -> usize {
     let total = shape.per_stream() * streams;
-    let threads = rayon::current_num_threads().max(1);
+    let threads = threads.max(1);
     let by_size = total.div_ceil(TASK);
     let by_rows = shape.points.div_ceil(MIN_TASK_ROWS);
     let tasks = by_size.min(by_rows).max(1).div_ceil(threads) * threads;
@@ -944,6 +949,22 @@ mod tests {
             x += 0.0137;
         }
         assert!(worst < 4e-7, "worst relative error {worst}");
+    }
+
+    #[test]
+    fn tasks_are_about_task_size_a_multiple_of_the_threads_and_not_too_short() {
+        let rows = |points, width, streams, threads| {
+            rows_per_task_on(Stacked { points, width }, streams, threads)
+        };
+        // Continuous Burgers: 800,000 elements make 25 tasks of 32k, rounded up to 26.
+        assert_eq!(rows(10_000, 20, 4, 2), 385);
+        // Allen-Cahn's 200 points × 200 columns × 3 streams: 2 tasks of 100 rows, not 4 of 50.
+        assert_eq!(rows(200, 200, 3, 2), 100);
+        assert_eq!(rows(1_000, 200, 3, 2), 125);
+        // Three tasks' worth on two threads become four shorter ones.
+        assert_eq!(rows(600, 50, 3, 2), 150);
+        // Fewer points than threads: one row each.
+        assert_eq!(rows(3, 20, 2, 16), 1);
     }
 
     #[test]
