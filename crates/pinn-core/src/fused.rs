@@ -640,15 +640,16 @@ fn backward_low_order_term<E: Real>(
 }
 
 /// Backward over the flat range `[start, start + len)` (whole rows) of every stream, given the
-/// gradient of the activated jet on that range (`grad`: the streams' ranges one after another);
-/// returns this range's bias gradient. Multi-versioned like [`forward_task`].
+/// gradient of the activated jet on that range (stream `s`'s range starts at
+/// `grad[s · grad_stride]`); returns this range's bias gradient. Multi-versioned like
+/// [`forward_task`].
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512vl+avx2+fma"))]
 fn backward_task<E: Real>(
     program: &JetActivation,
     shape: Stacked,
     z: &[E],
     bias: &[E],
-    grad: &[E],
+    (grad, grad_stride): (&[E], usize),
     start: usize,
     outs: &mut [&mut [MaybeUninit<E>]],
 ) -> Vec<E> {
@@ -680,7 +681,8 @@ fn backward_task<E: Real>(
             acc[..m].fill(E::default());
         }
         for (s, terms) in program.terms.iter().enumerate() {
-            let g = &grad[(s + 1) * len + offset..(s + 1) * len + offset + m];
+            let at_grad = (s + 1) * grad_stride + offset;
+            let g = &grad[at_grad..at_grad + m];
             for term in terms {
                 let c = E::of(term.count);
                 if backward_low_order_term(&mut scratch, term, c, g, z, per_stream, at) {
@@ -883,7 +885,8 @@ pub fn layer_backward<E: Real>(
                 }
             })
         };
-        let bias_grad = backward_task(program, shape, z, bias, &grad_h, first_row * width, outs);
+        let grad_h = (&grad_h[..], len);
+        let bias_grad = backward_task(program, shape, z, bias, grad_h, first_row * width, outs);
         let mut weight_grad = vec![E::default(); width * next];
         for s in 0..streams {
             let at = s * per_stream + first_row * width;
@@ -915,6 +918,140 @@ pub fn layer_backward<E: Real>(
         bias: bias_grad,
         weight: weight_grad,
     }
+}
+
+/// The activated stacked jet `h = σ(z + bias)` alone (bias on the value rows only), without
+/// the next layer's product: for the last hidden layer of a network whose output is wider than
+/// it, whose streams are cut apart before the output product (where they are narrow).
+pub fn activation_forward<E: Real>(
+    program: &JetActivation,
+    shape: Stacked,
+    z: &[E],
+    bias: &[E],
+) -> Vec<E> {
+    let streams = program.streams;
+    assert_eq!(z.len(), streams * shape.per_stream(), "stacked jet shape");
+    let rows = rows_per_task(shape, streams);
+    let width = shape.width;
+    let fill = |h: &mut [MaybeUninit<E>]| {
+        split_tasks(h, shape.points, width, streams, rows)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut hs)| {
+                forward_task(program, shape, z, bias, t * rows * width, &mut hs);
+            });
+    };
+    // SAFETY: `split_tasks` hands out every element of the buffer, and `forward_task` writes
+    // each element of every range it is given.
+    #[allow(unsafe_code)]
+    let (h, ()) = unsafe { written_by(z.len(), fill) };
+    h
+}
+
+/// Gradients of [`activation_forward`] with respect to `z` (stacked like it) and to `bias`,
+/// given `grad`, the gradient of the activated jet (`[streams · points, width]`).
+pub fn activation_backward<E: Real>(
+    program: &JetActivation,
+    shape: Stacked,
+    (z, bias): (&[E], &[E]),
+    grad: &[E],
+) -> (Vec<E>, Vec<E>) {
+    let streams = program.streams;
+    let width = shape.width;
+    let per_stream = shape.per_stream();
+    assert_eq!(z.len(), streams * per_stream, "stacked jet shape");
+    assert_eq!(grad.len(), z.len(), "gradient shape");
+    let rows = rows_per_task(shape, streams);
+    let fill = |out: &mut [MaybeUninit<E>]| {
+        split_tasks(out, shape.points, width, streams, rows)
+            .into_par_iter()
+            .enumerate()
+            .map(|(t, mut outs)| {
+                let start = t * rows * width;
+                let grad = (&grad[start..], per_stream);
+                backward_task(program, shape, z, bias, grad, start, &mut outs)
+            })
+            .reduce(
+                || vec![E::default(); width],
+                |mut sum, part| {
+                    add_into(&mut sum, &part);
+                    sum
+                },
+            )
+    };
+    // SAFETY: as in [`layer_backward`]: every element is handed out once and written.
+    #[allow(unsafe_code)]
+    let (z_grad, bias_grad) = unsafe { written_by(z.len(), fill) };
+    (z_grad, bias_grad)
+}
+
+/// Fewest rows of a parallel task of [`dense_forward`] and [`dense_backward`].
+const DENSE_TASK_ROWS: usize = 64;
+
+/// Row tasks of a product with `rows` rows: a multiple of the thread count, at least
+/// [`DENSE_TASK_ROWS`] rows each where there are enough.
+fn dense_rows_per_task(rows: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let tasks = rows.div_ceil(DENSE_TASK_ROWS).div_ceil(threads) * threads;
+    rows.div_ceil(tasks.min(rows).max(1)).max(1)
+}
+
+/// `a · b` for row-major `a: [m, k]`, `b: [k, n]`: row tasks in parallel, each one
+/// single-threaded `gemm` call. For the small inner dimensions of a network (`k` = 20-200)
+/// this ran 3-7 times faster than Burn's `flex` product on the 2-core machine
+/// (`[250, 50] · [50, 501]`: 0.15 against 0.8 ms).
+pub fn dense_forward<E: Real>(a: MatRef<'_, E>, b: MatRef<'_, E>) -> Vec<E> {
+    let (m, n) = (a.rows(), b.cols());
+    let rows = dense_rows_per_task(m);
+    let fill = |out: &mut [MaybeUninit<E>]| {
+        out.par_chunks_mut((rows * n).max(1))
+            .enumerate()
+            .for_each(|(t, out)| {
+                let first = t * rows;
+                let task_rows = out.len() / n.max(1);
+                matmul_to(out, a.row_range(first, task_rows), b);
+            });
+    };
+    // SAFETY: the chunks cover the buffer and `matmul_to` writes every element of each.
+    #[allow(unsafe_code)]
+    let (out, ()) = unsafe { written_by(m * n, fill) };
+    out
+}
+
+/// Gradients of [`dense_forward`]: `grad · bᵀ` (`[m, k]`) and `aᵀ · grad` (`[k, n]`), both over
+/// the same row tasks.
+pub fn dense_backward<E: Real>(
+    a: MatRef<'_, E>,
+    b: MatRef<'_, E>,
+    grad: MatRef<'_, E>,
+) -> (Vec<E>, Vec<E>) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let rows = dense_rows_per_task(m);
+    let fill = |grad_a: &mut [MaybeUninit<E>]| {
+        grad_a
+            .par_chunks_mut((rows * k).max(1))
+            .enumerate()
+            .map(|(t, grad_a)| {
+                let first = t * rows;
+                let task_rows = grad_a.len() / k.max(1);
+                let g = grad.row_range(first, task_rows);
+                matmul_to(grad_a, g, b.t());
+                let mut grad_b = vec![E::default(); k * n];
+                matmul_add(&mut grad_b, a.row_range(first, task_rows).t(), g);
+                grad_b
+            })
+            .reduce(
+                || vec![E::default(); k * n],
+                |mut sum, part| {
+                    add_into(&mut sum, &part);
+                    sum
+                },
+            )
+    };
+    // SAFETY: the chunks cover the buffer and `matmul_to` writes every element of each.
+    #[allow(unsafe_code)]
+    let (grad_a, grad_b) = unsafe { written_by(m * k, fill) };
+    (grad_a, grad_b)
 }
 
 fn add_into<E: Real>(sum: &mut [E], part: &[E]) {

@@ -36,6 +36,26 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
+    /// Rows `first..first + count` of a row-major view.
+    ///
+    /// # Panics
+    /// When the view is not row-major (a transpose) or the rows are out of range.
+    pub fn row_range(self, first: usize, count: usize) -> Self {
+        assert_eq!(self.col_stride, 1, "row range of a transposed view");
+        assert!(
+            first + count <= self.rows,
+            "rows {first}..{} of {}",
+            first + count,
+            self.rows
+        );
+        let start = first * self.row_stride;
+        Self {
+            data: &self.data[start.min(self.data.len())..],
+            rows: count,
+            ..self
+        }
+    }
+
     /// The transpose, as a view of the same elements.
     pub fn t(self) -> Self {
         Self {
@@ -86,7 +106,8 @@ unsafe fn gemm_into<E: Real>(dst: *mut E, lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
     // SAFETY: `dst` is valid for `m · n` elements, written (and read when accumulating) at
     // `i · n + j` for `i < m`, `j < n`, as the caller guarantees. `lhs` is read at
     // `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for `p < k`,
-    // `j < n`, all inside their slices by the assertion in `row_major` (which `t` preserves).
+    // `j < n`, all inside their slices by the assertion in `row_major` (which `t` and `row_range`
+    // preserve).
     // With `read_dst = false` (and `k > 0`, checked by the callers) gemm stores all `m · n`
     // elements without reading them.
     unsafe {

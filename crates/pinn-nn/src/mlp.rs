@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use burn::tensor::{FloatDType, Tensor, TensorData};
-use pinn_core::backend::jet_layer;
+use pinn_core::backend::{dense, jet_activation, jet_layer};
 use pinn_core::config::{Activation, Init};
 use pinn_core::fused::{FusedActivation, JetActivation};
 use pinn_core::jet::matmul_in;
@@ -45,6 +45,9 @@ pub struct Mlp {
     /// Precision of the matrix products when it differs from the parameters' (mixed
     /// precision: bf16).
     matmul_dtype: Option<FloatDType>,
+    /// Whether a fused forward cuts the streams apart before an output product wider than the
+    /// last hidden layer (on the CPU; on GPUs it would only add launches).
+    cut_before_wide_output: bool,
 }
 
 impl Mlp {
@@ -79,6 +82,7 @@ impl Mlp {
             fused: FusedActivation::of(spec.activation).filter(|_| ctx.has_fused_jets()),
             programs: Arc::default(),
             matmul_dtype: None,
+            cut_before_wide_output: !ctx.kind().launches_kernels(),
         }
     }
 
@@ -160,6 +164,38 @@ impl Mlp {
             z = Tensor::cat(vec![z, rows], 0);
         }
         let layers = self.widths.len() - 1;
+        let outputs = self.output_dim();
+        // An output wider than the last hidden layer (the discrete-time networks' q + 1
+        // columns): on the CPU, cut the streams apart before the output product, where they are
+        // narrow. Cut after it, each stream's slice has a backward that writes a gradient as
+        // large as the whole stacked output (8-9 % of the discrete Burgers step).
+        let last_hidden = layers - 1;
+        if self.cut_before_wide_output && last_hidden > 0 && outputs > self.widths[last_hidden] {
+            for l in 0..last_hidden - 1 {
+                z = jet_layer(
+                    z,
+                    params[2 * l + 1].clone(),
+                    params[2 * l + 2].clone(),
+                    program,
+                );
+            }
+            let h = jet_activation(z, params[2 * last_hidden - 1].clone(), program);
+            let hidden_width = self.widths[last_hidden];
+            let (weight, bias) = (&params[2 * last_hidden], &params[2 * last_hidden + 1]);
+            let product = |s: usize| {
+                let rows = h
+                    .clone()
+                    .slice([s * points..(s + 1) * points, 0..hidden_width]);
+                dense(rows, weight.clone())
+            };
+            let value = product(0).add(bias.clone());
+            let streams = partials
+                .iter()
+                .enumerate()
+                .map(|(s, p)| (*p, product(s + 1)))
+                .collect();
+            return Jet::from_parts(value, streams, set);
+        }
         for l in 0..layers - 1 {
             z = jet_layer(
                 z,
@@ -168,7 +204,6 @@ impl Mlp {
                 program,
             );
         }
-        let outputs = self.output_dim();
         let value = z
             .clone()
             .slice([0..points, 0..outputs])

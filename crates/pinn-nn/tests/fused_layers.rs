@@ -134,6 +134,19 @@ fn fused_layers_split_over_many_uneven_tasks_match_the_reference() {
     compare_on(1501, 2, &[33, 31], 2, Activation::Tanh, 21);
 }
 
+/// Outputs wider than the last hidden layer (as in the discrete-time networks, q + 1 columns):
+/// the streams are cut apart before the output product, after an activation-only fused op, and
+/// each is multiplied by the output weight in the row-tiled product.
+#[test]
+fn fused_layers_with_a_wide_output_match_the_reference() {
+    for seed in 30..33 {
+        compare(1 + (seed as usize % 2), &[7, 6], 11, Activation::Tanh, seed);
+    }
+    compare(2, &[5], 8, Activation::Sigmoid, 34);
+    compare(1, &[6, 4], 9, Activation::Sin, 35);
+    compare_on(1201, 1, &[24, 20], 41, Activation::Tanh, 36);
+}
+
 #[test]
 fn fused_sigmoid_and_sin_match_the_reference() {
     for seed in 10..13 {

@@ -187,16 +187,53 @@ impl JetLayerOps for CubeBackend {
         let grad_weight = Self::float_matmul(Self::float_transpose(h), grad.clone());
         let grad_h = Self::float_matmul(grad, Self::float_transpose(weight));
         let grad_z = jet_products(Pass::Backward, z, bias, Some(grad_h), rule);
-        // The bias enters the value stream only: its gradient is that stream's column sums.
-        let shape = grad_z.meta.shape().clone();
-        let points = shape[0] / rule.streams;
-        let value_rows = Self::float_slice(
-            grad_z.clone(),
-            &[Slice::from(0..points), Slice::from(0..shape[1])],
-        );
-        let grad_bias = Self::float_sum_dim(value_rows, 0);
+        let grad_bias = value_column_sums(grad_z.clone(), rule.streams);
         (grad_z, grad_bias, grad_weight)
     }
+
+    fn jet_activation(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> FloatTensor<Self> {
+        jet_products(Pass::Forward, z, bias, None, program.unrolled())
+    }
+
+    fn jet_activation_backward(
+        z: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        program: Arc<JetActivation>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let rule = program.unrolled();
+        let grad_z = jet_products(Pass::Backward, z, bias, Some(grad), rule);
+        let grad_bias = value_column_sums(grad_z.clone(), rule.streams);
+        (grad_z, grad_bias)
+    }
+
+    /// The backend's own product (its autotuned matmul kernels).
+    fn dense(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(a, b)
+    }
+
+    fn dense_backward(
+        a: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let grad_a = Self::float_matmul(grad.clone(), Self::float_transpose(b));
+        let grad_b = Self::float_matmul(Self::float_transpose(a), grad);
+        (grad_a, grad_b)
+    }
+}
+
+/// The bias enters the value stream only: its gradient is that stream's column sums.
+fn value_column_sums(grad_z: CubeTensor, streams: usize) -> CubeTensor {
+    let shape = grad_z.meta.shape().clone();
+    let points = shape[0] / streams;
+    let value_rows =
+        CubeBackend::float_slice(grad_z, &[Slice::from(0..points), Slice::from(0..shape[1])]);
+    CubeBackend::float_sum_dim(value_rows, 0)
 }
 
 /// The CubeCL kernels against the CPU fused layer: the product and the gradients of `z`,
@@ -234,6 +271,29 @@ mod tests {
         let grads = out.clone().mul(r).sum().backward();
         let read = |t: &Tensor<2>| crate::backend::to_vec(t);
         let mut all = vec![read(&out)];
+        for t in [&z, &bias, &weight] {
+            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
+        }
+        all
+    }
+
+    /// `jet_activation(z, bias)` and `dense(h, w)` of it, and the gradients of `z`, `bias` and
+    /// `w` of `Σ r ⊙ dense(jet_activation(z, bias), w)`.
+    fn activation_then_dense(
+        device: &Device,
+        program: &Arc<JetActivation>,
+        inputs: [(&[f32], [usize; 2]); 4],
+    ) -> Vec<Vec<f64>> {
+        let tensor = |(v, shape): (&[f32], [usize; 2])| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
+        };
+        let [z, bias, weight, r] = inputs.map(tensor);
+        let (z, bias, weight) = (z.require_grad(), bias.require_grad(), weight.require_grad());
+        let h = crate::backend::jet_activation(z.clone(), bias.clone(), program);
+        let out = crate::backend::dense(h.clone(), weight.clone());
+        let grads = out.clone().mul(r).sum().backward();
+        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
+        let mut all = vec![read(&h), read(&out)];
         for t in [&z, &bias, &weight] {
             all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
         }
@@ -291,9 +351,22 @@ mod tests {
                     (&weight[..], [width, next]),
                     (&r[..], [rows, next]),
                 ];
-                let on_gpu = layer_and_gradients(&gpu, &program, inputs);
-                let on_cpu = layer_and_gradients(&cpu, &program, inputs);
-                let names = ["product", "z gradient", "bias gradient", "weight gradient"];
+                let mut on_gpu = layer_and_gradients(&gpu, &program, inputs);
+                let mut on_cpu = layer_and_gradients(&cpu, &program, inputs);
+                on_gpu.extend(activation_then_dense(&gpu, &program, inputs));
+                on_cpu.extend(activation_then_dense(&cpu, &program, inputs));
+                let names = [
+                    "product",
+                    "z gradient",
+                    "bias gradient",
+                    "weight gradient",
+                    "activation alone",
+                    "its dense product",
+                    "z gradient through both",
+                    "bias gradient through both",
+                    "weight gradient of the dense product",
+                ];
+                assert_eq!(on_gpu.len(), names.len());
                 for ((a, b), name) in on_gpu.iter().zip(&on_cpu).zip(names) {
                     assert_eq!(a.len(), b.len(), "{activation:?}, set {k}: {name}");
                     let scale = b.iter().fold(1e-6f64, |m, v| m.max(v.abs()));

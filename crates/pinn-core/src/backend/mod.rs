@@ -302,6 +302,21 @@ pub fn jet_layer(
     fused_ops::jet_layer(z, bias, weight, program)
 }
 
+/// The activated stacked jet `σ(z + bias)` alone (bias on the value rows only): the fused
+/// activation without the next layer's product, for the last hidden layer of a network whose
+/// output is wider than it. Only for devices whose context has fused jets.
+pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation>) -> Tensor<2> {
+    fused_ops::jet_activation(z, bias, program)
+}
+
+/// A network layer's matrix product `a · b` with a hand-written backward: on the CPU the fused
+/// layer's row-tiled product (several times faster than the backend's for a layer's small
+/// inner dimension), on the CubeCL backend its own. Only for devices whose context has fused
+/// jets.
+pub fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+    fused_ops::dense(a, b)
+}
+
 /// Reads a tensor back to the host as `f64` values (row-major).
 pub fn to_vec(t: &Tensor<2>) -> Vec<f64> {
     t.to_data()
