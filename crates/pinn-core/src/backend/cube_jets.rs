@@ -256,48 +256,53 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
-    /// The product and the gradients of `z`, `bias`, `weight` of `Σ r ⊙ jet_layer(z, bias, w)`.
-    fn layer_and_gradients(
+    /// The outputs of `layer(z, bias, weight)`, then the gradients of `z`, `bias` and `weight`
+    /// of `Σ r ⊙ (its last output)`.
+    fn outputs_and_gradients(
         device: &Device,
-        program: &Arc<JetActivation>,
         inputs: [(&[f32], [usize; 2]); 4],
+        layer: impl Fn(&Tensor<2>, &Tensor<2>, &Tensor<2>) -> Vec<Tensor<2>>,
     ) -> Vec<Vec<f64>> {
         let tensor = |(v, shape): (&[f32], [usize; 2])| {
             Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
         };
         let [z, bias, weight, r] = inputs.map(tensor);
         let (z, bias, weight) = (z.require_grad(), bias.require_grad(), weight.require_grad());
-        let out = crate::backend::jet_layer(z.clone(), bias.clone(), weight.clone(), program);
-        let grads = out.clone().mul(r).sum().backward();
+        let outputs = layer(&z, &bias, &weight);
+        let last = outputs.last().expect("a layer has an output").clone();
+        let grads = last.mul(r).sum().backward();
         let read = |t: &Tensor<2>| crate::backend::to_vec(t);
-        let mut all = vec![read(&out)];
+        let mut all: Vec<Vec<f64>> = outputs.iter().map(read).collect();
         for t in [&z, &bias, &weight] {
             all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
         }
         all
     }
 
-    /// `jet_activation(z, bias)` and `dense(h, w)` of it, and the gradients of `z`, `bias` and
-    /// `w` of `Σ r ⊙ dense(jet_activation(z, bias), w)`.
+    /// The product `jet_layer(z, bias, w)` and the gradients of `z`, `bias`, `w`.
+    fn layer_and_gradients(
+        device: &Device,
+        program: &Arc<JetActivation>,
+        inputs: [(&[f32], [usize; 2]); 4],
+    ) -> Vec<Vec<f64>> {
+        outputs_and_gradients(device, inputs, |z, bias, weight| {
+            let out = crate::backend::jet_layer(z.clone(), bias.clone(), weight.clone(), program);
+            vec![out]
+        })
+    }
+
+    /// `h = jet_activation(z, bias)`, `dense(h, w)` and the gradients of `z`, `bias`, `w`
+    /// through both.
     fn activation_then_dense(
         device: &Device,
         program: &Arc<JetActivation>,
         inputs: [(&[f32], [usize; 2]); 4],
     ) -> Vec<Vec<f64>> {
-        let tensor = |(v, shape): (&[f32], [usize; 2])| {
-            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
-        };
-        let [z, bias, weight, r] = inputs.map(tensor);
-        let (z, bias, weight) = (z.require_grad(), bias.require_grad(), weight.require_grad());
-        let h = crate::backend::jet_activation(z.clone(), bias.clone(), program);
-        let out = crate::backend::dense(h.clone(), weight.clone());
-        let grads = out.clone().mul(r).sum().backward();
-        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
-        let mut all = vec![read(&h), read(&out)];
-        for t in [&z, &bias, &weight] {
-            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
-        }
-        all
+        outputs_and_gradients(device, inputs, |z, bias, weight| {
+            let h = crate::backend::jet_activation(z.clone(), bias.clone(), program);
+            let out = crate::backend::dense(h.clone(), weight.clone());
+            vec![h, out]
+        })
     }
 
     /// The device the kernels are tested on.
