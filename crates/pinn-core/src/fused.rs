@@ -227,6 +227,8 @@ pub trait Real:
 {
     /// Conversion from a constant.
     fn of(v: f64) -> Self;
+    /// Widening to `f64` (sums of many terms are taken in it).
+    fn to_f64(self) -> f64;
     /// `tanh`.
     fn tanh(self) -> Self;
     /// Logistic sigmoid.
@@ -238,6 +240,9 @@ pub trait Real:
 impl Real for f64 {
     fn of(v: f64) -> Self {
         v
+    }
+    fn to_f64(self) -> f64 {
+        self
     }
     fn tanh(self) -> Self {
         f64::tanh(self)
@@ -283,6 +288,9 @@ fn exp_f32(x: f32) -> f32 {
 impl Real for f32 {
     fn of(v: f64) -> Self {
         v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
     }
     #[inline(always)]
     fn tanh(self) -> Self {
@@ -1018,40 +1026,38 @@ pub fn dense_forward<E: Real>(a: MatRef<'_, E>, b: MatRef<'_, E>) -> Vec<E> {
     out
 }
 
-/// Gradients of [`dense_forward`]: `grad · bᵀ` (`[m, k]`) and `aᵀ · grad` (`[k, n]`), both over
-/// the same row tasks.
+/// Gradients of [`dense_forward`]: `grad · bᵀ` (`[m, k]`, row tasks) and `aᵀ · grad`
+/// (`[k, n]`, column tasks), the two side by side. Splitting the weight gradient by columns
+/// keeps each task's contraction over all `m` rows and needs no partial sums; splitting it by
+/// rows (as a layer's tasks do) was 1.7 times slower for `[250, 50] · [50, 501]`.
 pub fn dense_backward<E: Real>(
     a: MatRef<'_, E>,
     b: MatRef<'_, E>,
     grad: MatRef<'_, E>,
 ) -> (Vec<E>, Vec<E>) {
-    let (m, k, n) = (a.rows(), a.cols(), b.cols());
-    let rows = dense_rows_per_task(m);
-    let fill = |grad_a: &mut [MaybeUninit<E>]| {
-        grad_a
-            .par_chunks_mut((rows * k).max(1))
+    rayon::join(
+        || dense_forward(grad, b.t()),
+        || transposed_product(a, grad),
+    )
+}
+
+/// `aᵀ · g` (`[k, n]`, row-major) for `a: [m, k]`, `g: [m, n]`: tasks over blocks of rows of
+/// the result, each a product over all `m` rows of `a` and `g`.
+fn transposed_product<E: Real>(a: MatRef<'_, E>, g: MatRef<'_, E>) -> Vec<E> {
+    let (k, n) = (a.cols(), g.cols());
+    let rows = dense_rows_per_task(k);
+    let fill = |out: &mut [MaybeUninit<E>]| {
+        out.par_chunks_mut((rows * n).max(1))
             .enumerate()
-            .map(|(t, grad_a)| {
-                let first = t * rows;
-                let task_rows = grad_a.len() / k.max(1);
-                let g = grad.row_range(first, task_rows);
-                matmul_to(grad_a, g, b.t());
-                let mut grad_b = vec![E::default(); k * n];
-                matmul_add(&mut grad_b, a.row_range(first, task_rows).t(), g);
-                grad_b
-            })
-            .reduce(
-                || vec![E::default(); k * n],
-                |mut sum, part| {
-                    add_into(&mut sum, &part);
-                    sum
-                },
-            )
+            .for_each(|(t, block)| {
+                let block_rows = block.len() / n.max(1);
+                matmul_to(block, a.t().row_range(t * rows, block_rows), g);
+            });
     };
     // SAFETY: the chunks cover the buffer and `matmul_to` writes every element of each.
     #[allow(unsafe_code)]
-    let (grad_a, grad_b) = unsafe { written_by(m * k, fill) };
-    (grad_a, grad_b)
+    let (out, ()) = unsafe { written_by(k * n, fill) };
+    out
 }
 
 fn add_into<E: Real>(sum: &mut [E], part: &[E]) {

@@ -4,6 +4,7 @@
 //! - [`partial`]: multi-indices of partial derivatives and closed derivative sets;
 //! - [`expr`]: residual expressions, parsed from strings and evaluated on jets;
 //! - [`fused`]: the fused jet activation (one operation per layer, hand-written backward);
+//! - [`irk_misfit`]: the discrete-time loss term as one kernel pair;
 //! - [`unrolled`]: the same rule as flat product lists, the form GPU kernels are built from;
 //! - [`network`]: the trait a network implements;
 //! - [`config`], [`data`], [`sampling`]: problem files, `.npy` data and random draws;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod expr;
 pub mod fused;
+pub mod irk_misfit;
 pub mod jet;
 pub mod matmul;
 pub mod network;

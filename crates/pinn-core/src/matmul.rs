@@ -1,5 +1,6 @@
-//! Dense matrix products for the fused CPU layer kernels, on the `gemm` crate (the kernels Burn's
-//! `flex` backend also uses), single-threaded inside the kernels' own parallel tasks and written
+//! Dense matrix products for the fused CPU kernels, on the `gemm` crate (the kernels Burn's
+//! `flex` backend also uses), single-threaded inside the kernels' own parallel tasks (or, for
+//! one large product, split by `gemm` itself) and written
 //! straight into the kernels' (possibly uninitialised) output ranges:
 //! no zero-filled scratch, no realigning copy, and transposes as strides instead of copies.
 #![allow(unsafe_code)] // the one call into `gemm::gemm`, whose bounds are checked just before it
@@ -36,12 +37,11 @@ impl<'a, E> MatRef<'a, E> {
         }
     }
 
-    /// Rows `first..first + count` of a row-major view.
+    /// Rows `first..first + count` of the view (of a transpose: columns of the stored matrix).
     ///
     /// # Panics
-    /// When the view is not row-major (a transpose) or the rows are out of range.
+    /// When the rows are out of range.
     pub fn row_range(self, first: usize, count: usize) -> Self {
-        assert_eq!(self.col_stride, 1, "row range of a transposed view");
         assert!(
             first + count <= self.rows,
             "rows {first}..{} of {}",
@@ -95,16 +95,34 @@ enum Write {
     Accumulate,
 }
 
-/// The one call into `gemm`: `lhs · rhs` into the row-major `lhs.rows × rhs.cols` matrix at
-/// `dst`, on this thread (the fused kernels call it from their own parallel tasks).
+/// Where a product goes: `dst` holds `lhs.rows` rows of `row_stride ≥ rhs.cols` elements, of
+/// which the product fills the first `rhs.cols`, times `scale`.
+#[derive(Clone, Copy)]
+struct Destination<E> {
+    row_stride: usize,
+    scale: E,
+    write: Write,
+    /// Whether `gemm` splits the product over Rayon's threads itself (for one large product
+    /// outside the kernels' own tasks: the packed right-hand side is then shared).
+    parallel: bool,
+}
+
+/// The one call into `gemm`: `scale · lhs · rhs` into the first `rhs.cols` elements of each of
+/// the `lhs.rows` rows at `dst`, on this thread (the fused kernels call it from their own
+/// parallel tasks) unless `to.parallel`.
 ///
 /// # Safety
 /// `dst` must be valid for writes (and, with [`Write::Accumulate`], reads of initialised values)
-/// of `lhs.rows · rhs.cols` elements, and must not overlap `lhs` or `rhs`.
-unsafe fn gemm_into<E: Real>(dst: *mut E, lhs: MatRef<'_, E>, rhs: MatRef<'_, E>, write: Write) {
+/// of `(lhs.rows - 1) · row_stride + rhs.cols` elements, and must not overlap `lhs` or `rhs`.
+unsafe fn gemm_into<E: Real>(
+    dst: *mut E,
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+    to: Destination<E>,
+) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    // SAFETY: `dst` is valid for `m · n` elements, written (and read when accumulating) at
-    // `i · n + j` for `i < m`, `j < n`, as the caller guarantees. `lhs` is read at
+    // SAFETY: `dst` is valid at `i · row_stride + j` for `i < m`, `j < n`, written there (and
+    // read when accumulating), as the caller guarantees. `lhs` is read at
     // `i · rs + p · cs` for `i < m`, `p < k` and `rhs` at `p · rs + j · cs` for `p < k`,
     // `j < n`, all inside their slices by the assertion in `row_major` (which `t` and `row_range`
     // preserve).
@@ -117,8 +135,8 @@ unsafe fn gemm_into<E: Real>(dst: *mut E, lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
             k,
             dst,
             1,
-            n as isize,
-            write == Write::Accumulate,
+            to.row_stride as isize,
+            to.write == Write::Accumulate,
             lhs.data.as_ptr(),
             lhs.col_stride as isize,
             lhs.row_stride as isize,
@@ -126,11 +144,15 @@ unsafe fn gemm_into<E: Real>(dst: *mut E, lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
             rhs.col_stride as isize,
             rhs.row_stride as isize,
             E::of(1.0),
-            E::of(1.0),
+            to.scale,
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if to.parallel {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }
@@ -158,7 +180,76 @@ pub fn matmul_to<E: Real>(
     }
     // SAFETY: `dst` is an exclusive slice of exactly `m · n` elements, so it cannot overlap
     // the shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
-    unsafe { gemm_into(dst.as_mut_ptr().cast::<E>(), lhs, rhs, Write::Overwrite) };
+    unsafe {
+        gemm_into(
+            dst.as_mut_ptr().cast::<E>(),
+            lhs,
+            rhs,
+            overwrite(rhs.cols, E::of(1.0)),
+        )
+    };
+}
+
+fn overwrite<E>(row_stride: usize, scale: E) -> Destination<E> {
+    Destination {
+        row_stride,
+        scale,
+        write: Write::Overwrite,
+        parallel: false,
+    }
+}
+
+/// Multiply-adds from which [`par_matmul_scaled_to`] runs on all threads: `192³`, the threshold
+/// of Burn's `flex` backend (below it the threads' hand-offs cost more than they save).
+pub const PARALLEL_PRODUCT: usize = 192 * 192 * 192;
+
+/// `scale · lhs · rhs` into the first `rhs.cols` elements of each row of `dst`, whose rows are
+/// `row_stride` long: the rest of each row is left as it was (uninitialised unless the caller
+/// writes it). One product, which `gemm` splits over Rayon's threads when it has at least
+/// [`PARALLEL_PRODUCT`] multiply-adds (row tasks that each call `gemm` would each pack the
+/// right-hand side again).
+///
+/// # Panics
+/// When the inner dimensions differ, the rows are shorter than the product's, or `dst` holds
+/// other than `lhs.rows` rows.
+pub fn par_matmul_scaled_to<E: Real>(
+    dst: &mut [std::mem::MaybeUninit<E>],
+    row_stride: usize,
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+    scale: E,
+) {
+    check_inner(&lhs, &rhs);
+    assert!(
+        row_stride >= rhs.cols,
+        "product rows of {row_stride} < {}",
+        rhs.cols
+    );
+    assert_eq!(dst.len(), lhs.rows * row_stride, "product destination");
+    if dst.is_empty() || rhs.cols == 0 {
+        return;
+    }
+    if lhs.cols == 0 {
+        for row in dst.chunks_exact_mut(row_stride) {
+            row[..rhs.cols].iter_mut().for_each(|d| {
+                d.write(E::default());
+            });
+        }
+        return;
+    }
+    // SAFETY: `dst` is an exclusive slice of `m · row_stride` elements, so it cannot overlap the
+    // shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
+    unsafe {
+        gemm_into(
+            dst.as_mut_ptr().cast::<E>(),
+            lhs,
+            rhs,
+            Destination {
+                parallel: lhs.rows * lhs.cols * rhs.cols >= PARALLEL_PRODUCT,
+                ..overwrite(row_stride, scale)
+            },
+        )
+    };
 }
 
 /// `dst += lhs · rhs` on this thread, for a row-major `lhs.rows × rhs.cols` slice.
@@ -173,7 +264,13 @@ pub fn matmul_add<E: Real>(dst: &mut [E], lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
     }
     // SAFETY: `dst` is an exclusive, initialised slice of exactly `m · n` elements, so it cannot
     // overlap the shared `lhs` and `rhs`.
-    unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, Write::Accumulate) };
+    let to = Destination {
+        row_stride: rhs.cols,
+        scale: E::of(1.0),
+        write: Write::Accumulate,
+        parallel: false,
+    };
+    unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, to) };
 }
 
 #[cfg(test)]
@@ -249,6 +346,36 @@ mod tests {
         );
         let doubled: Vec<f64> = want.iter().map(|v| 2.0 * v).collect();
         assert_eq!(sum, doubled);
+    }
+
+    #[test]
+    fn scaled_products_fill_the_front_of_longer_rows_on_one_or_all_threads() {
+        // Below and above `PARALLEL_PRODUCT`: the padding columns keep what they held.
+        for (m, k, n) in [(7, 5, 3), (300, 200, 130)] {
+            let a: Vec<f64> = (0..m * k).map(|i| ((i * 37) % 11) as f64 - 5.0).collect();
+            let b: Vec<f64> = (0..k * n).map(|i| ((i * 13) % 7) as f64 * 0.5).collect();
+            let want = naive(&a, &b, m, k, n);
+            let stride = n + 3;
+            let mut dst = vec![std::mem::MaybeUninit::new(f64::NAN); m * stride];
+            par_matmul_scaled_to(
+                &mut dst,
+                stride,
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(&b, k, n),
+                -0.5,
+            );
+            for i in 0..m {
+                for j in 0..stride {
+                    // SAFETY: every element was initialised (to NaN) before the product.
+                    let got = unsafe { dst[i * stride + j].assume_init() };
+                    if j < n {
+                        assert_eq!(got, -0.5 * want[i * n + j], "{m}×{k}·{k}×{n} at ({i}, {j})");
+                    } else {
+                        assert!(got.is_nan(), "padding ({i}, {j}) overwritten");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::tensor::Tensor;
-use pinn_core::backend::{DeviceError, to_vec};
+use pinn_core::backend::{self, DeviceError, to_vec};
 use pinn_core::config::{
     ConfigError, IrkMode, LbfgsConfig, LossConfig, ProblemConfig, Reduction, Snapshot, TimeConfig,
     Transform,
@@ -225,13 +225,13 @@ enum Component {
     Residual(usize),
     /// Top half of the rows minus bottom half (the two ends of a periodic axis).
     Periodic(Box<Expression>),
-    /// `U + sign · dt · F(U)[:, :q] · map` against the data.
+    /// `U + F(U)[:, :q] · map` against the data, `map` the step's Butcher weights times
+    /// `± dt`, the target `[rows | 1, cols | 1]`.
     Irk {
         field: FieldId,
-        target: Target,
+        target: Box<Tensor<2>>,
         rhs: usize,
         map: Box<Tensor<2>>,
-        sign: f64,
     },
 }
 
@@ -303,6 +303,8 @@ pub struct Problem {
     initial: Vec<Tensor<2>>,
     input_axes: Vec<usize>,
     discrete: Option<Discrete>,
+    /// Whether discrete-time terms run as one fused operation (the fused modes) or op by op.
+    fused_irk: bool,
 }
 
 impl std::fmt::Debug for Problem {
@@ -713,6 +715,9 @@ impl Problem {
             initial: Vec::new(),
             input_axes,
             discrete,
+            fused_irk: config.run.mode.fuses_layers()
+                && config.run.fuse_layers
+                && std::env::var_os("SCRATCH_NO_FUSED_IRK").is_none(),
             config,
         };
         let loss_configs = problem.config.loss.clone();
@@ -916,9 +921,9 @@ impl Problem {
                     .requirements(&DerivativeSet::values_only())
                     .map_err(|e| invalid("rhs", e.to_string()))?,
             );
-            let (map, sign) = match (snapshot, &discrete.to_t1) {
-                (Snapshot::T0, _) => (discrete.to_t0.clone(), -1.0),
-                (Snapshot::T1, Some(to_t1)) => (to_t1.clone(), 1.0),
+            let map = match (snapshot, &discrete.to_t1) {
+                (Snapshot::T0, _) => discrete.to_t0.clone().mul_scalar(-discrete.dt),
+                (Snapshot::T1, Some(to_t1)) => to_t1.clone().mul_scalar(discrete.dt),
                 (Snapshot::T1, None) => {
                     return Err(invalid(
                         "irk",
@@ -932,6 +937,10 @@ impl Problem {
             let Component::Fit { field, target } = fit else {
                 unreachable!("validated: an irk term has exactly one fit field")
             };
+            let target = match target {
+                Target::Data(t) => t,
+                Target::Constant(v) => Box::new(self.ctx.scalar(v)),
+            };
             components.insert(
                 0,
                 (
@@ -941,7 +950,6 @@ impl Problem {
                         target,
                         rhs,
                         map: Box::new(map),
-                        sign,
                     },
                 ),
             );
@@ -1179,11 +1187,22 @@ impl Problem {
                         target,
                         rhs,
                         map,
-                        sign,
                     } => {
-                        let dt = self.discrete.as_ref().map_or(0.0, |d| d.dt);
                         let u = env.field(*field, Partial::VALUE, &values).into_value();
                         let f = self.residuals[*rhs].value(&env, &values, &u);
+                        if self.fused_irk && f.dims() == u.dims() {
+                            // One operation: the product, the misfit and its sum of squares.
+                            let elements = u.dims().iter().product::<usize>();
+                            let sum =
+                                backend::irk_misfit(u, f, (**map).clone(), (**target).clone());
+                            let reduced = match term.reduction {
+                                Reduction::Mean => sum.div_scalar(elements as f64),
+                                Reduction::Sum => sum,
+                            };
+                            total = Some(add_weighted(total, &reduced, term.weight));
+                            components.push(reduced);
+                            continue;
+                        }
                         let [rows, cols] = f.dims();
                         let q = map.dims()[0];
                         let f = if cols > q {
@@ -1191,7 +1210,7 @@ impl Problem {
                         } else {
                             f
                         };
-                        target.misfit(u.add(f.matmul((**map).clone()).mul_scalar(sign * dt)))
+                        u.add(f.matmul((**map).clone())).sub((**target).clone())
                     }
                 };
 
@@ -1200,15 +1219,7 @@ impl Problem {
                     Reduction::Mean => sq.mean(),
                     Reduction::Sum => sq.sum(),
                 };
-                let weighted = if term.weight == 1.0 {
-                    reduced.clone()
-                } else {
-                    reduced.clone().mul_scalar(term.weight)
-                };
-                total = Some(match total {
-                    Some(t) => t.add(weighted),
-                    None => weighted,
-                });
+                total = Some(add_weighted(total, &reduced, term.weight));
                 components.push(reduced);
             }
         }
@@ -1535,6 +1546,19 @@ fn build_point_sets(
         sets.insert(named.name.clone(), set);
     }
     Ok(sets)
+}
+
+/// `total + weight · component` (the first component starts the sum).
+fn add_weighted(total: Option<Tensor<1>>, component: &Tensor<1>, weight: f64) -> Tensor<1> {
+    let weighted = if weight == 1.0 {
+        component.clone()
+    } else {
+        component.clone().mul_scalar(weight)
+    };
+    match total {
+        Some(t) => t.add(weighted),
+        None => weighted,
+    }
 }
 
 #[cfg(test)]

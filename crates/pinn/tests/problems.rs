@@ -537,10 +537,12 @@ fn graph_replay_without_device_graphs_falls_back_to_plain_steps() {
 
 #[test]
 fn eager_and_fused_modes_train_along_the_same_loss_curve() {
-    // Continuous time with unknowns (second order in x) and discrete time with a multi-output
-    // network and third derivatives: ten Adam steps in f64 must agree to rounding.
+    // Continuous time with unknowns (second order in x), discrete time with a multi-output
+    // network and third derivatives (two IRK terms, as many stages as outputs) and a forward
+    // discrete step (one output more than stages: the fused IRK term's padded gradient): ten
+    // Adam steps in f64 must agree to rounding.
     let datasets = temp_dir("modes");
-    for name in ["burgers_cont_inv", "kdv_disc_inv"] {
+    for name in ["burgers_cont_inv", "kdv_disc_inv", "burgers_disc_fwd"] {
         let path = workspace().join("problems").join(format!("{name}.toml"));
         let curve = |mode: Mode, fuse_layers: Option<bool>| -> Vec<f64> {
             let problem = Problem::from_file(

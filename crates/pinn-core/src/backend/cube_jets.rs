@@ -388,4 +388,63 @@ mod tests {
             }
         }
     }
+
+    /// `Σ (u + f[:, ..q] · map − target)²` and the gradients of `u` and `f`.
+    fn irk_misfit_and_gradients(
+        device: &Device,
+        inputs: [(&[f32], [usize; 2]); 4],
+    ) -> Vec<Vec<f64>> {
+        let tensor = |(v, shape): (&[f32], [usize; 2])| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
+        };
+        let [u, f, map, target] = inputs.map(tensor);
+        let (u, f) = (u.require_grad(), f.require_grad());
+        let sum = crate::backend::irk_misfit(u.clone(), f.clone(), map, target);
+        let grads = sum.clone().backward();
+        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
+        let mut all = vec![vec![crate::backend::to_scalar(&sum)]];
+        for t in [&u, &f] {
+            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
+        }
+        all
+    }
+
+    #[test]
+    fn cube_irk_misfit_matches_the_cpu_one() {
+        let Some(gpu) = kernel_device() else {
+            return;
+        };
+        let cpu = Device::flex().autodiff();
+        // A forward step (one right-hand side column more than stages, a column target) and an
+        // inverse one (as many as stages, a full target).
+        for (rows, cols, f_cols, q, target) in [(33, 9, 9, 8, [33, 1]), (20, 6, 6, 6, [20, 6])] {
+            let u = values(rows * cols, 11);
+            let f = values(rows * f_cols, 12);
+            let map = values(q * cols, 13);
+            let t = values(target[0] * target[1], 14);
+            let inputs = [
+                (&u[..], [rows, cols]),
+                (&f[..], [rows, f_cols]),
+                (&map[..], [q, cols]),
+                (&t[..], target),
+            ];
+            let on_gpu = irk_misfit_and_gradients(&gpu, inputs);
+            let on_cpu = irk_misfit_and_gradients(&cpu, inputs);
+            for ((a, b), name) in
+                on_gpu
+                    .iter()
+                    .zip(&on_cpu)
+                    .zip(["sum", "u gradient", "f gradient"])
+            {
+                assert_eq!(a.len(), b.len(), "{rows}×{cols}: {name}");
+                let scale = b.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+                let worst = a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs() / scale)
+                    .fold(0.0f64, f64::max);
+                assert!(worst < 2e-5, "{rows}×{cols}: {name} differs by {worst:e}");
+            }
+        }
+    }
 }

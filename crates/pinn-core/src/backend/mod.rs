@@ -6,6 +6,7 @@ mod cube_jets;
 mod cuda;
 mod fused_ops;
 mod graph;
+mod irk_ops;
 mod wgpu;
 
 pub use graph::{GraphError, StepGraph};
@@ -315,6 +316,17 @@ pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation
 /// jets.
 pub fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     fused_ops::dense(a, b)
+}
+
+/// The discrete-time loss term `Σ (u + f[:, ..q] · map − target)²` (shape `[1]`) as one
+/// operation with a hand-written backward for `u` and `f` (`map` and `target` are constants):
+/// `u: [rows, cols]`, `f: [rows, ≥ q]` (its first `q` columns enter), `map: [q, cols]`, the
+/// target `[rows | 1, cols | 1]`, broadcast. See [`crate::irk_misfit`].
+///
+/// # Panics
+/// When the shapes disagree ([`crate::irk_misfit::IrkShape::new`] checks them).
+pub fn irk_misfit(u: Tensor<2>, f: Tensor<2>, map: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
+    irk_ops::irk_misfit(u, f, map, target)
 }
 
 /// Reads a tensor back to the host as `f64` values (row-major).
