@@ -10,6 +10,14 @@ test:
 bench *args="":
     cargo run --release -p pinn-bench -- {{args}}
 
+# A Python environment with PyTorch for the reference timings (from PyPI, about 3 GB).
+reference-env dir="/tmp/pinn-torch":
+    python3 -m venv {{dir}} && {{dir}}/bin/pip install torch numpy
+
+# `bench` with the PyTorch reference steps (benches/reference/step.py) timed beside ours.
+bench-reference dir="/tmp/pinn-torch" *args="":
+    cargo run --release -p pinn-bench -- --reference {{dir}}/bin/python {{args}}
+
 # Criterion benchmarks of one training step, fused and eager.
 bench-criterion:
     cargo bench -p pinn-bench --bench step

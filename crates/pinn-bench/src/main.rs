@@ -47,8 +47,10 @@ struct TableArgs {
     /// Timed iterations; the median is reported.
     #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     iters: usize,
-    /// Measure each pair this many times, each in a fresh process, and keep the smallest
-    /// median (what a shared machine's interference cannot make smaller).
+    /// Measuring rounds per problem: each times every mode (and, with `--reference`, PyTorch)
+    /// once in a fresh process. The smallest median of each is kept (what a shared machine's
+    /// interference cannot make smaller), and the speed-up over PyTorch is the median of the
+    /// rounds' own ratios.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// Also train each problem to its full budget and report its errors (hours on a CPU).
@@ -180,37 +182,73 @@ fn table(args: &TableArgs) -> Result<()> {
     };
     let exe = std::env::current_exe().context("locating the pinn-bench binary")?;
     let mut results = BenchResults::default();
+    let references = match &args.reference {
+        Some(_) => reference_modes(device),
+        None => &[],
+    };
     for p in &problems {
-        for &mode in &modes {
+        // Rounds: every mode once, then every PyTorch mode once, `repeat` times. On a shared
+        // machine whose speed drifts over minutes, each round's times are comparable with each
+        // other, and the fastest of each comes from a like stretch of time.
+        let mut ours: Vec<(Mode, Vec<Result<Measurement>>)> =
+            modes.iter().map(|&m| (m, Vec::new())).collect();
+        let mut theirs: Vec<(&str, Vec<Result<ReferenceTiming>>)> =
+            references.iter().map(|&m| (m, Vec::new())).collect();
+        for round in 1..=args.repeat {
+            for (mode, runs) in &mut ours {
+                if mode.unavailable_on(device).is_some() {
+                    continue;
+                }
+                eprint!("{p} / {mode} (round {round}/{}) ... ", args.repeat);
+                let run = measure_in_child(&exe, p, *mode, args);
+                match &run {
+                    Ok(Measurement {
+                        median_ms: Some(t), ..
+                    }) => eprintln!("{t:.2} ms"),
+                    Ok(_) => eprintln!("n/a"),
+                    Err(e) => eprintln!("failed: {e:#}"),
+                }
+                runs.push(run);
+            }
+            if let Some(python) = &args.reference {
+                for (mode, runs) in &mut theirs {
+                    let run = time_reference(python, p, mode, args);
+                    match &run {
+                        Ok(r) => eprintln!("{p} / PyTorch {mode}: {:.2} ms", r.median_ms),
+                        Err(e) => eprintln!("{p} / PyTorch {mode}: {e:#}"),
+                    }
+                    runs.push(run);
+                }
+            }
+        }
+        // Our fastest mode in each round, for the paired speed-ups.
+        let best_per_round: Vec<Option<f64>> = (0..args.repeat as usize)
+            .map(|r| {
+                ours.iter()
+                    .filter_map(|(_, runs)| runs.get(r)?.as_ref().ok()?.median_ms)
+                    .reduce(f64::min)
+            })
+            .collect();
+        for (mode, runs) in ours {
             let m = match mode.unavailable_on(device) {
                 Some(why) => unavailable(p, mode, device, why.to_string()),
-                None => {
-                    eprint!("{p} / {mode} ... ");
-                    let m = fastest(
-                        (0..args.repeat).map(|_| measure_in_child(&exe, p, mode, args)),
-                        |m| m.median_ms.unwrap_or(f64::INFINITY),
-                    )
-                    .unwrap_or_else(|e| unavailable(p, mode, device, format!("failed: {e:#}")));
-                    match m.median_ms {
-                        Some(t) => eprintln!("{t:.2} ms"),
-                        None => eprintln!("n/a"),
-                    }
-                    m
-                }
+                None => fastest(runs.into_iter(), |m| m.median_ms.unwrap_or(f64::INFINITY))
+                    .unwrap_or_else(|e| unavailable(p, mode, device, format!("failed: {e:#}"))),
             };
             results.measurements.push(m);
         }
-        if let Some(python) = &args.reference {
-            for reference_mode in reference_modes(device) {
-                let runs =
-                    (0..args.repeat).map(|_| time_reference(python, p, reference_mode, args));
-                match fastest(runs, |r| r.median_ms) {
-                    Ok(r) => {
-                        eprintln!("{p} / PyTorch {reference_mode}: {:.2} ms", r.median_ms);
-                        results.reference.push(r);
-                    }
-                    Err(e) => eprintln!("{p} / PyTorch {reference_mode}: {e:#}"),
-                }
+        for (mode, runs) in theirs {
+            let paired: Vec<f64> = runs
+                .iter()
+                .zip(&best_per_round)
+                .filter_map(|(run, best)| Some(run.as_ref().ok()?.median_ms / (*best)?))
+                .collect();
+            match fastest(runs.into_iter(), |r| r.median_ms) {
+                Ok(r) => results.reference.push(ReferenceTiming {
+                    paired_speedups: paired,
+                    ..r
+                }),
+                Err(e) => eprintln!("{p} / PyTorch {mode}: {e:#}"),
             }
         }
     }

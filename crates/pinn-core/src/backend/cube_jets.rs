@@ -410,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn cube_irk_misfit_matches_the_cpu_one() {
+    fn cube_kernels_match_the_cpu_irk_misfit() {
         let Some(gpu) = kernel_device() else {
             return;
         };
