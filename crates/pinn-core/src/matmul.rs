@@ -167,27 +167,7 @@ pub fn matmul_to<E: Real>(
     lhs: MatRef<'_, E>,
     rhs: MatRef<'_, E>,
 ) {
-    check_inner(&lhs, &rhs);
-    assert_eq!(dst.len(), lhs.rows * rhs.cols, "product destination");
-    if lhs.cols == 0 {
-        dst.iter_mut().for_each(|d| {
-            d.write(E::default());
-        });
-        return;
-    }
-    if dst.is_empty() {
-        return;
-    }
-    // SAFETY: `dst` is an exclusive slice of exactly `m · n` elements, so it cannot overlap
-    // the shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
-    unsafe {
-        gemm_into(
-            dst.as_mut_ptr().cast::<E>(),
-            lhs,
-            rhs,
-            overwrite(rhs.cols, E::of(1.0)),
-        )
-    };
+    overwrite_rows(dst, lhs, rhs, overwrite(rhs.cols, E::of(1.0)));
 }
 
 fn overwrite<E>(row_stride: usize, scale: E) -> Destination<E> {
@@ -219,7 +199,23 @@ pub fn par_matmul_scaled_to<E: Real>(
     rhs: MatRef<'_, E>,
     scale: E,
 ) {
+    let to = Destination {
+        parallel: lhs.rows * lhs.cols * rhs.cols >= PARALLEL_PRODUCT,
+        ..overwrite(row_stride, scale)
+    };
+    overwrite_rows(dst, lhs, rhs, to);
+}
+
+/// The checks and the `gemm` call of [`matmul_to`] and [`par_matmul_scaled_to`]: an
+/// overwriting product into the first `rhs.cols` elements of each of `dst`'s rows.
+fn overwrite_rows<E: Real>(
+    dst: &mut [std::mem::MaybeUninit<E>],
+    lhs: MatRef<'_, E>,
+    rhs: MatRef<'_, E>,
+    to: Destination<E>,
+) {
     check_inner(&lhs, &rhs);
+    let row_stride = to.row_stride;
     assert!(
         row_stride >= rhs.cols,
         "product rows of {row_stride} < {}",
@@ -238,18 +234,8 @@ pub fn par_matmul_scaled_to<E: Real>(
         return;
     }
     // SAFETY: `dst` is an exclusive slice of `m · row_stride` elements, so it cannot overlap the
-    // shared `lhs` and `rhs`; `Overwrite` needs no initialised values.
-    unsafe {
-        gemm_into(
-            dst.as_mut_ptr().cast::<E>(),
-            lhs,
-            rhs,
-            Destination {
-                parallel: lhs.rows * lhs.cols * rhs.cols >= PARALLEL_PRODUCT,
-                ..overwrite(row_stride, scale)
-            },
-        )
-    };
+    // shared `lhs` and `rhs`; an overwrite needs no initialised values.
+    unsafe { gemm_into(dst.as_mut_ptr().cast::<E>(), lhs, rhs, to) };
 }
 
 /// `dst += lhs · rhs` on this thread, for a row-major `lhs.rows × rhs.cols` slice.

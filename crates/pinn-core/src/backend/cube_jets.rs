@@ -305,6 +305,19 @@ mod tests {
         })
     }
 
+    /// `gpu` equals `cpu` to 2e-5 relative to the largest magnitude in `cpu` (f32 kernels that
+    /// sum in a different order).
+    fn assert_close(gpu: &[f64], cpu: &[f64], what: &str) {
+        assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+        let scale = cpu.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+        let worst = gpu
+            .iter()
+            .zip(cpu)
+            .map(|(x, y)| (x - y).abs() / scale)
+            .fold(0.0f64, f64::max);
+        assert!(worst < 2e-5, "{what} differs by {worst:e}");
+    }
+
     /// The device the kernels are tested on.
     #[cfg(feature = "wgpu")]
     fn kernel_device() -> Option<Device> {
@@ -373,17 +386,7 @@ mod tests {
                 ];
                 assert_eq!(on_gpu.len(), names.len());
                 for ((a, b), name) in on_gpu.iter().zip(&on_cpu).zip(names) {
-                    assert_eq!(a.len(), b.len(), "{activation:?}, set {k}: {name}");
-                    let scale = b.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-                    let worst = a
-                        .iter()
-                        .zip(b)
-                        .map(|(x, y)| (x - y).abs() / scale)
-                        .fold(0.0f64, f64::max);
-                    assert!(
-                        worst < 2e-5,
-                        "{activation:?}, set {k}: {name} differs by {worst:e}"
-                    );
+                    assert_close(a, b, &format!("{activation:?}, set {k}: {name}"));
                 }
             }
         }
@@ -436,14 +439,7 @@ mod tests {
                     .zip(&on_cpu)
                     .zip(["sum", "u gradient", "f gradient"])
             {
-                assert_eq!(a.len(), b.len(), "{rows}×{cols}: {name}");
-                let scale = b.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
-                let worst = a
-                    .iter()
-                    .zip(b)
-                    .map(|(x, y)| (x - y).abs() / scale)
-                    .fold(0.0f64, f64::max);
-                assert!(worst < 2e-5, "{rows}×{cols}: {name} differs by {worst:e}");
+                assert_close(a, b, &format!("{rows}×{cols}: {name}"));
             }
         }
     }

@@ -198,7 +198,9 @@ pub(crate) fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     ))
 }
 
-fn contiguous(t: FlexTensor) -> FlexTensor {
+/// `t` itself when its buffer is contiguous from its start, else a contiguous copy: what the CPU
+/// kernels read.
+pub(super) fn contiguous(t: FlexTensor) -> FlexTensor {
     if t.is_contiguous() && t.layout().start_offset() == 0 {
         t
     } else {
@@ -225,7 +227,8 @@ fn layer_dims(
     (shape, (shape.points * program.streams(), width, next))
 }
 
-fn slice<E: Real + burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[E] {
+/// The elements of a contiguous tensor (see [`contiguous`]).
+pub(super) fn slice<E: Real + burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[E] {
     t.as_slice::<E>().unwrap_or(&[])
 }
 
@@ -434,6 +437,22 @@ impl JetLayerOps for Flex {
     }
 }
 
+/// The common body of a hand-written backward step: takes the gradient of the op's output,
+/// runs `backward` on the saved state with it, and registers each of the results with its
+/// parent where that parent is tracked (the rest are dropped).
+pub(super) fn backward_to_parents<B: Backend, S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    backward: impl FnOnce(S, FloatTensor<B>) -> [FloatTensor<B>; N],
+) {
+    let grad = grads.consume::<B>(&ops.node);
+    for (node, grad) in ops.parents.into_iter().zip(backward(ops.state, grad)) {
+        if let Some(node) = node {
+            grads.register::<B>(node.id, grad);
+        }
+    }
+}
+
 /// The backward step of [`JetLayerOps::jet_layer`].
 #[derive(Debug)]
 struct JetLayerBackward;
@@ -451,20 +470,11 @@ impl<B: JetLayerOps> Backward<B, 3> for JetLayerBackward {
     );
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_z, node_bias, node_weight] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let ((z, bias, weight, h), program) = ops.state;
-        let (grad_z, grad_bias, grad_weight) =
-            B::jet_layer_backward(z, bias, weight, h, grad, program);
-        for (node, grad) in [
-            (node_z, grad_z),
-            (node_bias, grad_bias),
-            (node_weight, grad_weight),
-        ] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        backward_to_parents::<B, _, 3>(ops, grads, |((z, bias, weight, h), program), grad| {
+            let (grad_z, grad_bias, grad_weight) =
+                B::jet_layer_backward(z, bias, weight, h, grad, program);
+            [grad_z, grad_bias, grad_weight]
+        });
     }
 }
 
@@ -477,15 +487,10 @@ impl<B: JetLayerOps> Backward<B, 2> for JetActivationBackward {
     type State = ((FloatTensor<B>, FloatTensor<B>), Arc<JetActivation>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_z, node_bias] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let ((z, bias), program) = ops.state;
-        let (grad_z, grad_bias) = B::jet_activation_backward(z, bias, grad, program);
-        for (node, grad) in [(node_z, grad_z), (node_bias, grad_bias)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        backward_to_parents::<B, _, 2>(ops, grads, |((z, bias), program), grad| {
+            let (grad_z, grad_bias) = B::jet_activation_backward(z, bias, grad, program);
+            [grad_z, grad_bias]
+        });
     }
 }
 
@@ -498,15 +503,10 @@ impl<B: JetLayerOps> Backward<B, 2> for DenseBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_a, node_b] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (a, b) = ops.state;
-        let (grad_a, grad_b) = B::dense_backward(a, b, grad);
-        for (node, grad) in [(node_a, grad_a), (node_b, grad_b)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        backward_to_parents::<B, _, 2>(ops, grads, |(a, b), grad| {
+            let (grad_a, grad_b) = B::dense_backward(a, b, grad);
+            [grad_a, grad_b]
+        });
     }
 }
 

@@ -14,6 +14,7 @@ use burn::backend::{
 };
 use burn::tensor::{DType, Tensor, TensorData};
 
+use super::fused_ops::{backward_to_parents, contiguous, slice};
 use crate::fused::Real;
 use crate::irk_misfit::{IrkShape, irk_misfit_backward, irk_misfit_forward};
 
@@ -109,18 +110,6 @@ pub(crate) fn irk_misfit(
 
 fn dims(t: &FlexTensor) -> [usize; 2] {
     t.layout().shape().dims::<2>()
-}
-
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.is_contiguous() && t.layout().start_offset() == 0 {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-fn slice<E: Real + burn::tensor::Element + bytemuck::Pod>(t: &FlexTensor) -> &[E] {
-    t.as_slice::<E>().unwrap_or(&[])
 }
 
 /// The shape of one misfit.
@@ -286,15 +275,10 @@ impl<B: IrkMisfitOps> Backward<B, 2> for IrkMisfitBackward {
     type State = (FloatTensor<B>, FloatTensor<B>, usize);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_u, node_f] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (misfit, map, f_cols) = ops.state;
-        let (grad_u, grad_f) = B::irk_misfit_backward(misfit, map, grad, f_cols);
-        for (node, grad) in [(node_u, grad_u), (node_f, grad_f)] {
-            if let Some(node) = node {
-                grads.register::<B>(node.id, grad);
-            }
-        }
+        backward_to_parents::<B, _, 2>(ops, grads, |(misfit, map, f_cols), grad| {
+            let (grad_u, grad_f) = B::irk_misfit_backward(misfit, map, grad, f_cols);
+            [grad_u, grad_f]
+        });
     }
 }
 
