@@ -715,9 +715,7 @@ impl Problem {
             initial: Vec::new(),
             input_axes,
             discrete,
-            fused_irk: config.run.mode.fuses_layers()
-                && config.run.fuse_layers
-                && std::env::var_os("SCRATCH_NO_FUSED_IRK").is_none(),
+            fused_irk: config.run.mode.fuses_layers() && config.run.fuse_layers,
             config,
         };
         let loss_configs = problem.config.loss.clone();

@@ -521,7 +521,10 @@ impl<'a> Trainer<'a> {
     }
 
     fn plain_step(&mut self) -> StepOutputs {
-        plain_step(self.problem, &mut self.params, &mut self.adam)
+        let (problem, params, adam) = (self.problem, &mut self.params, &mut self.adam);
+        problem
+            .context()
+            .on_compute_threads(|| plain_step(problem, params, adam))
     }
 
     /// Records this step as a graph, runs it once by replaying it, and keeps the graph if the
@@ -769,22 +772,26 @@ impl<'a> Trainer<'a> {
                 .into_iter()
                 .map(|p| p.autodiff().require_grad())
                 .collect();
-            let loss = problem.loss(&tracked);
-            let grads = loss.total.backward();
-            let gradient = tracked
-                .iter()
-                .flat_map(|t| match t.grad(&grads) {
-                    Some(g) => to_vec(&g),
-                    None => vec![0.0; t.dims()[0] * t.dims()[1]],
-                })
-                .collect();
-            *components.borrow_mut() = loss
-                .components
-                .into_iter()
-                .map(|c| to_scalar(&c.without_autodiff()))
-                .collect();
+            let (total, parts, gradient) = problem.context().on_compute_threads(|| {
+                let loss = problem.loss(&tracked);
+                let grads = loss.total.backward();
+                let gradient: Vec<f64> = tracked
+                    .iter()
+                    .flat_map(|t| match t.grad(&grads) {
+                        Some(g) => to_vec(&g),
+                        None => vec![0.0; t.dims()[0] * t.dims()[1]],
+                    })
+                    .collect();
+                let parts: Vec<f64> = loss
+                    .components
+                    .into_iter()
+                    .map(|c| to_scalar(&c.without_autodiff()))
+                    .collect();
+                (to_scalar(&loss.total.without_autodiff()), parts, gradient)
+            });
+            *components.borrow_mut() = parts;
             *unknowns.borrow_mut() = x[x.len() - n_unknowns..].to_vec();
-            (to_scalar(&loss.total.without_autodiff()), gradient)
+            (total, gradient)
         };
         let mut log_error = None;
         let result = crate::lbfgs::minimize(&mut objective, x0, config, &mut |k, loss| {
