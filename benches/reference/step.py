@@ -12,12 +12,17 @@ median wall time of a step in milliseconds.
 `--mode graph` captures one whole step (loss, backward, Adam with `capturable=True`) in a CUDA
 graph after a warm-up on a side stream and replays it, as PINNs-Torch's CUDA-graph mode does.
 `--json` prints one line {"problem", "mode", "median_ms"} for `pinn-bench --reference`.
+`--serve` (for `pinn-bench`, implies `--json`) sets the problem up once, prints {"ready": true},
+and then times a fresh warm-up and measurement for every line it reads from stdin, one JSON
+line each, until stdin closes: a timing then follows ours within seconds instead of after the
+setup (a minute for the q = 500 Butcher table), while the machine's speed may have drifted.
 """
 
 import argparse
 import json
 import math
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -235,6 +240,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--mode", default="eager", choices=["eager", "graph"])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", action="store_true")
     args = parser.parse_args()
     if args.mode == "graph" and not args.device.startswith("cuda"):
         parser.error("--mode graph needs a CUDA device")
@@ -266,20 +272,31 @@ def main():
             opt.step()
         step = captured.replay
 
-    for _ in range(args.warmup):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        step()
+    def measure():
+        for _ in range(args.warmup):
+            step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    median_ms = 1e3 * statistics.median(times)
+        times = []
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return 1e3 * statistics.median(times)
+
+    def report(median_ms):
+        return json.dumps({"problem": args.problem, "mode": args.mode, "median_ms": median_ms})
+
+    if args.serve:
+        print(json.dumps({"ready": True}), flush=True)
+        for _ in sys.stdin:
+            print(report(measure()), flush=True)
+        return
+    median_ms = measure()
     if args.json:
-        print(json.dumps({"problem": args.problem, "mode": args.mode, "median_ms": median_ms}))
+        print(report(median_ms))
     else:
         print(f"{args.problem}: median {median_ms:.3f} ms/step over {args.steps} steps "
               f"(torch {torch.__version__}, {args.device}, {args.mode}, {args.threads} threads)")

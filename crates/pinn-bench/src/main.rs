@@ -2,8 +2,9 @@
 //! device has, each (problem, mode) pair in a fresh process, and writes the paper's tables.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -194,6 +195,18 @@ fn table(args: &TableArgs) -> Result<()> {
             modes.iter().map(|&m| (m, Vec::new())).collect();
         let mut theirs: Vec<(&str, Vec<Result<ReferenceTiming>>)> =
             references.iter().map(|&m| (m, Vec::new())).collect();
+        // Each PyTorch mode is set up once, before the rounds (so that its setup overlaps
+        // none of our timings), and then timed in every round.
+        let mut servers: Vec<Result<ReferenceServer>> = match &args.reference {
+            Some(python) => references
+                .iter()
+                .map(|mode| {
+                    eprintln!("{p} / PyTorch {mode}: setting up");
+                    ReferenceServer::start(python, p, mode, args)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         for round in 1..=args.repeat {
             for (mode, runs) in &mut ours {
                 if mode.unavailable_on(device).is_some() {
@@ -210,17 +223,19 @@ fn table(args: &TableArgs) -> Result<()> {
                 }
                 runs.push(run);
             }
-            if let Some(python) = &args.reference {
-                for (mode, runs) in &mut theirs {
-                    let run = time_reference(python, p, mode, args);
-                    match &run {
-                        Ok(r) => eprintln!("{p} / PyTorch {mode}: {:.2} ms", r.median_ms),
-                        Err(e) => eprintln!("{p} / PyTorch {mode}: {e:#}"),
-                    }
-                    runs.push(run);
+            for ((mode, runs), server) in theirs.iter_mut().zip(&mut servers) {
+                let run = match server {
+                    Ok(server) => server.time(),
+                    Err(e) => Err(anyhow::anyhow!("{e:#}")),
+                };
+                match &run {
+                    Ok(r) => eprintln!("{p} / PyTorch {mode}: {:.2} ms", r.median_ms),
+                    Err(e) => eprintln!("{p} / PyTorch {mode}: {e:#}"),
                 }
+                runs.push(run);
             }
         }
+        drop(servers);
         // Our fastest mode in each round, for the paired speed-ups.
         let best_per_round: Vec<Option<f64>> = (0..args.repeat as usize)
             .map(|r| {
@@ -314,31 +329,78 @@ fn reference_modes(device: DeviceKind) -> &'static [&'static str] {
     }
 }
 
-fn time_reference(
-    python: &Path,
-    problem: &str,
-    mode: &str,
-    args: &TableArgs,
-) -> Result<ReferenceTiming> {
-    let script = workspace_root().join("benches/reference/step.py");
-    let output = Command::new(python)
-        .arg(&script)
-        .args(["--problem", problem, "--mode", mode, "--json"])
-        .args(["--device", args.device.name()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .args(["--steps", &args.iters.to_string()])
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        bail!("{}", stderr.lines().last().unwrap_or("(no message)"));
+/// A PyTorch reference step set up once in its own process (`step.py --serve`), timed anew
+/// on every request: its timings follow ours within seconds, where a process per timing would
+/// first spend its setup (a minute for discrete Burgers' q = 500 table) while the machine's
+/// speed drifts.
+struct ReferenceServer {
+    child: Child,
+    /// The reference's input (`None` once closed).
+    requests: Option<ChildStdin>,
+    replies: Lines<BufReader<ChildStdout>>,
+    label: String,
+}
+
+impl ReferenceServer {
+    /// Starts the reference for `problem` in `mode` and waits until it is set up (its error
+    /// messages go to this process's standard error).
+    fn start(python: &Path, problem: &str, mode: &str, args: &TableArgs) -> Result<Self> {
+        let script = workspace_root().join("benches/reference/step.py");
+        let mut child = Command::new(python)
+            .arg(&script)
+            .args(["--problem", problem, "--mode", mode, "--serve"])
+            .args(["--device", args.device.name()])
+            .args(["--warmup", &args.warmup.to_string()])
+            .args(["--steps", &args.iters.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", python.display()))?;
+        let (Some(requests), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("no pipes to the reference process");
+        };
+        let mut server = Self {
+            child,
+            requests: Some(requests),
+            replies: BufReader::new(stdout).lines(),
+            label: format!("PyTorch {mode} on {problem}"),
+        };
+        let ready: serde_json::Value = server.reply("its set-up")?;
+        if ready.get("ready") != Some(&serde_json::Value::Bool(true)) {
+            bail!("{}: expected a ready line, got {ready}", server.label);
+        }
+        Ok(server)
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .last()
-        .context("the reference printed nothing")?;
-    serde_json::from_str(line).context("reading the reference timing")
+
+    /// The next JSON line of the reference, `what` naming it in errors.
+    fn reply<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> Result<T> {
+        let line = self
+            .replies
+            .next()
+            .with_context(|| format!("{} stopped during {what}", self.label))?
+            .with_context(|| format!("reading {}", self.label))?;
+        serde_json::from_str(&line).with_context(|| format!("reading {}: `{line}`", self.label))
+    }
+
+    /// One warm-up and timing in the running reference.
+    fn time(&mut self) -> Result<ReferenceTiming> {
+        let requests = self
+            .requests
+            .as_mut()
+            .context("the reference's input is closed")?;
+        writeln!(requests, "time")
+            .and_then(|()| requests.flush())
+            .with_context(|| format!("asking {} for a timing", self.label))?;
+        self.reply("a timing")
+    }
+}
+
+impl Drop for ReferenceServer {
+    /// Closes the reference's input, which ends it, and waits for it.
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        let _ = self.child.wait();
+    }
 }
 
 fn write_outputs(results: &BenchResults, device: DeviceKind, out: &Path) -> Result<()> {
