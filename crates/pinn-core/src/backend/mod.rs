@@ -293,7 +293,7 @@ impl TensorContext {
     /// sections (matrix products, fused layers) then fork from inside the pool, where the
     /// other threads pick them up from a queue, instead of each one waking the pool from
     /// outside and putting the caller to sleep until it is done (about 100 context switches
-    /// per discrete Burgers step; 5-6 % of the step, docs/status.md). On the GPUs the calling
+    /// per discrete Burgers step; steps 3-15 % faster, docs/status.md). On the GPUs the calling
     /// thread only launches kernels, and stays the one that does.
     pub fn on_compute_threads<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         match self.kind {
