@@ -48,10 +48,10 @@ struct TableArgs {
     /// Timed iterations; the median is reported.
     #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     iters: usize,
-    /// Measuring rounds per problem: each times every mode (and, with `--reference`, PyTorch)
-    /// once in a fresh process. The smallest median of each is kept (what a shared machine's
-    /// interference cannot make smaller), and the speed-up over PyTorch is the median of the
-    /// rounds' own ratios.
+    /// Measuring rounds per problem: each times every mode once in a fresh process and then
+    /// (with `--reference`) PyTorch in its process set up before the rounds. The smallest
+    /// median of each is kept (what a shared machine's interference cannot make smaller), and
+    /// the speed-up over PyTorch is the median of the rounds' own ratios.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     /// Also train each problem to its full budget and report its errors (hours on a CPU).

@@ -862,7 +862,7 @@ pub fn layer_forward<E: Real>(
 /// # Safety
 /// `fill` must initialise every element of the slice it is given (or panic).
 #[allow(unsafe_code)]
-unsafe fn written_by<E, R>(
+pub(crate) unsafe fn written_by<E, R>(
     len: usize,
     fill: impl FnOnce(&mut [MaybeUninit<E>]) -> R,
 ) -> (Vec<E>, R) {
@@ -1018,8 +1018,14 @@ const DENSE_TASK_ROWS: usize = 64;
 /// Row tasks of a product with `rows` rows: a multiple of the thread count, at least
 /// [`DENSE_TASK_ROWS`] rows each where there are enough.
 fn dense_rows_per_task(rows: usize) -> usize {
+    even_row_tasks(rows, DENSE_TASK_ROWS)
+}
+
+/// Rows per task when `rows` rows are split into tasks of at least `fewest` rows where there
+/// are enough, as many tasks as a multiple of the thread count, of (nearly) equal size.
+pub(crate) fn even_row_tasks(rows: usize, fewest: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    let tasks = rows.div_ceil(DENSE_TASK_ROWS).div_ceil(threads) * threads;
+    let tasks = rows.div_ceil(fewest).div_ceil(threads) * threads;
     rows.div_ceil(tasks.min(rows).max(1)).max(1)
 }
 

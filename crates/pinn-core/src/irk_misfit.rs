@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::fused::Real;
+use crate::fused::{Real, even_row_tasks, written_by};
 use crate::matmul::{MatRef, par_matmul_scaled_to};
 
 /// Rows per task of the element-wise pass: small enough for every thread to get several.
@@ -84,12 +84,6 @@ impl IrkShape {
     }
 }
 
-fn task_rows(rows: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let tasks = rows.div_ceil(TASK_ROWS).div_ceil(threads) * threads;
-    rows.div_ceil(tasks.min(rows).max(1)).max(1)
-}
-
 /// The misfit `d = u + f[:, ..q] · map − target` (`[rows, cols]`, row-major) and `Σ d²`.
 ///
 /// # Panics
@@ -112,45 +106,43 @@ pub fn irk_misfit_forward<E: Real>(
         .row_range(0, q)
         .t();
     let map = MatRef::row_major(map, q, cols);
-    let mut out: Vec<E> = Vec::with_capacity(rows * cols);
-    let product = &mut out.spare_capacity_mut()[..rows * cols];
-    par_matmul_scaled_to(product, cols, f, map, E::of(1.0));
-    let per_task = task_rows(rows);
-    let misfit_rows = |t: usize, block: &mut [MaybeUninit<E>]| {
-        let mut sum = 0.0;
-        for (i, row) in block.chunks_exact_mut(cols.max(1)).enumerate() {
-            let at = t * per_task + i;
-            let u_row = &u[at * cols..(at + 1) * cols];
-            for (j, (d, &u)) in row.iter_mut().zip(u_row).enumerate() {
-                // SAFETY: the product wrote every element (its rows are `cols` long).
-                #[allow(unsafe_code)]
-                let product = unsafe { d.assume_init() };
-                let misfit = u + product - shape.target_at(target, at, j);
-                d.write(misfit);
-                sum += (misfit * misfit).to_f64();
+    let per_task = even_row_tasks(rows, TASK_ROWS);
+    let fill = |product: &mut [MaybeUninit<E>]| -> f64 {
+        par_matmul_scaled_to(product, cols, f, map, E::of(1.0));
+        let misfit_rows = |t: usize, block: &mut [MaybeUninit<E>]| {
+            let mut sum = 0.0;
+            for (i, row) in block.chunks_exact_mut(cols.max(1)).enumerate() {
+                let at = t * per_task + i;
+                let u_row = &u[at * cols..(at + 1) * cols];
+                for (j, (d, &u)) in row.iter_mut().zip(u_row).enumerate() {
+                    // SAFETY: the product wrote every element (its rows are `cols` long).
+                    #[allow(unsafe_code)]
+                    let product = unsafe { d.assume_init() };
+                    let misfit = u + product - shape.target_at(target, at, j);
+                    d.write(misfit);
+                    sum += (misfit * misfit).to_f64();
+                }
             }
+            sum
+        };
+        let chunk = (per_task * cols).max(1);
+        if product.len() >= PARALLEL_ELEMENTS {
+            product
+                .par_chunks_mut(chunk)
+                .enumerate()
+                .map(|(t, block)| misfit_rows(t, block))
+                .sum()
+        } else {
+            product
+                .chunks_mut(chunk)
+                .enumerate()
+                .map(|(t, block)| misfit_rows(t, block))
+                .sum()
         }
-        sum
     };
-    let chunk = (per_task * cols).max(1);
-    let sum = if product.len() >= PARALLEL_ELEMENTS {
-        product
-            .par_chunks_mut(chunk)
-            .enumerate()
-            .map(|(t, block)| misfit_rows(t, block))
-            .sum()
-    } else {
-        product
-            .chunks_mut(chunk)
-            .enumerate()
-            .map(|(t, block)| misfit_rows(t, block))
-            .sum()
-    };
-    // SAFETY: the product wrote the first `rows · cols` elements.
+    // SAFETY: the product writes all `rows · cols` elements (rows of `cols`).
     #[allow(unsafe_code)]
-    unsafe {
-        out.set_len(rows * cols)
-    };
+    let (out, sum) = unsafe { written_by(rows * cols, fill) };
     (out, sum)
 }
 
@@ -176,19 +168,17 @@ pub fn irk_misfit_backward<E: Real>(
     let twice = E::of(2.0) * grad;
     let d = MatRef::row_major(misfit, rows, cols);
     let map_t = MatRef::row_major(map, q, cols).t();
-    let mut grad_f: Vec<E> = Vec::with_capacity(rows * f_cols);
-    let spare = &mut grad_f.spare_capacity_mut()[..rows * f_cols];
-    par_matmul_scaled_to(spare, f_cols, d, map_t, twice);
-    if f_cols > q {
-        for row in spare.chunks_exact_mut(f_cols) {
-            zero(&mut row[q..]);
+    let fill = |grad_f: &mut [MaybeUninit<E>]| {
+        par_matmul_scaled_to(grad_f, f_cols, d, map_t, twice);
+        if f_cols > q {
+            for row in grad_f.chunks_exact_mut(f_cols) {
+                zero(&mut row[q..]);
+            }
         }
-    }
-    // SAFETY: the product wrote the first `q` elements of every row and the rest were zeroed.
-    #[allow(unsafe_code)]
-    unsafe {
-        grad_f.set_len(rows * f_cols)
     };
+    // SAFETY: the product writes the first `q` elements of every row and the rest are zeroed.
+    #[allow(unsafe_code)]
+    let (grad_f, ()) = unsafe { written_by(rows * f_cols, fill) };
     let grad_u = if misfit.len() >= PARALLEL_ELEMENTS {
         misfit.par_iter().map(|&d| twice * d).collect()
     } else {

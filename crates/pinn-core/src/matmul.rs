@@ -248,14 +248,12 @@ pub fn matmul_add<E: Real>(dst: &mut [E], lhs: MatRef<'_, E>, rhs: MatRef<'_, E>
     if lhs.cols == 0 || dst.is_empty() {
         return;
     }
+    let to = Destination {
+        write: Write::Accumulate,
+        ..overwrite(rhs.cols, E::of(1.0))
+    };
     // SAFETY: `dst` is an exclusive, initialised slice of exactly `m · n` elements, so it cannot
     // overlap the shared `lhs` and `rhs`.
-    let to = Destination {
-        row_stride: rhs.cols,
-        scale: E::of(1.0),
-        write: Write::Accumulate,
-        parallel: false,
-    };
     unsafe { gemm_into(dst.as_mut_ptr(), lhs, rhs, to) };
 }
 
