@@ -437,3 +437,50 @@ fn write_outputs(results: &BenchResults, device: DeviceKind, out: &Path) -> Resu
     );
     Ok(())
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A stand-in for the Python interpreter: a shell script that ignores its arguments and
+    /// speaks `step.py --serve`'s protocol (or stops during its setup).
+    fn fake_python(name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pinn-bench-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("python");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn a_reference_server_is_timed_once_per_request_and_its_failures_are_errors() {
+        let args = Cli::parse_from(["pinn-bench"]).table;
+        let serving = fake_python(
+            "serving",
+            "echo '{\"ready\": true}'\nn=0\nwhile read line; do n=$((n+1)); \
+             echo \"{\\\"problem\\\": \\\"p\\\", \\\"mode\\\": \\\"eager\\\", \\\"median_ms\\\": $n.5}\"; done",
+        );
+        let mut server = ReferenceServer::start(&serving, "p", "eager", &args).expect("starts");
+        let first = server.time().expect("a timing");
+        let second = server.time().expect("another timing");
+        assert_eq!((first.median_ms, second.median_ms), (1.5, 2.5));
+        assert_eq!(first.problem, "p");
+        drop(server);
+
+        let failing = fake_python("failing", "echo 'no torch here' >&2\nexit 1");
+        let e = ReferenceServer::start(&failing, "p", "eager", &args)
+            .err()
+            .expect("a reference that stops during its setup");
+        assert!(
+            format!("{e:#}").contains("stopped during its set-up"),
+            "{e:#}"
+        );
+        let missing = Path::new("/nonexistent/python");
+        let e = ReferenceServer::start(missing, "p", "eager", &args)
+            .err()
+            .expect("no such interpreter");
+        assert!(format!("{e:#}").contains("/nonexistent/python"), "{e:#}");
+    }
+}
