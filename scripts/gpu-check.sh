@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # The GPU check in one script, for a machine with an NVIDIA GPU and no Rust toolchain: it runs the
 # binaries that `scripts/gpu-kit.sh` built and packed into gpu-kit/ (carried along with the
-# working tree) from the repository root. Steps, each under its own time limit, all within
-# CHECK_SECONDS (default 420) so that a rerun fits the device budget:
+# working tree) from the repository root. Steps, most important first, each under its own time
+# limit, all within CHECK_SECONDS (default 420) so that a rerun fits the device budget:
 #
-#   1. the fused layer's CubeCL kernels against the CPU ones (`cube_kernels` test);
+#   1. the fused layer's CubeCL kernels against the CPU ones (`cube_kernels` tests);
 #   2. the reference datasets (unpacked from the kit, or generated);
-#   3. Burgers (continuous forward), 2,000 iterations in `eager`, `fused`, `fused` with the hidden
-#      layers op by op (`--no-fuse-layers`, Burn's fusion alone) and `graph+fused`: median time
-#      per iteration and the loss curve of each, to compare with `fused`;
-#   4. kernel launches per training step (`fused` and `eager`, 2 against 4 iterations);
-#   5. `pinn-bench` on the device (Table 1, PyTorch eager and CUDA-graph steps beside ours) with
-#      whatever time is left; each pair's measurement is also in the log if time runs out.
+#   3. Table 1: `pinn-bench` on the device, all eight problems, PyTorch eager and CUDA-graph steps
+#      beside ours; every pair's time and replay status is in bench.log as soon as it is measured
+#      and bench/bench.json is rewritten after each problem;
+#   4. Burgers (continuous forward) in `eager`, `fused`, `graph+fused` and `fused` with the hidden
+#      layers op by op: first losses, loss curve and time per iteration of each;
+#   5. a per-kernel profile (cubecl's profiling log with durations) of a few Burgers and
+#      Navier-Stokes steps, and kernel launches per step;
+#   6. compute-sanitizer's memcheck and racecheck on the kernel tests, where the tool exists.
 #
-# Output under $OUT (the device tool's), else runs/gpu-check: check.log (a summary of every
-# step), runs.tar.gz (every log and metrics file) and bench/ (bench.md, bench.json, table1.png).
+# Everything is written under $OUT (the device tool's), else runs/gpu-check, as it happens, in at
+# most eight files: check.log (the summary of every step), kernels.log, bench.log,
+# bench/{bench.md,bench.json,table1.png}, modes.log and profile.log.
 # Environment: DEVICE (default cuda; `cpu` tries the script here with a CPU kit), PYTHON
-# (default python3, for the PyTorch reference), CHECK_SECONDS, ITERS (step 3, default 2000),
-# BENCH_MODES, BENCH_PROBLEMS.
+# (default python3, for the PyTorch reference), CHECK_SECONDS, ITERS (step 4, default 2000),
+# BENCH_MODES (default eager,graph,fused,graph+fused), BENCH_PROBLEMS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -28,16 +31,18 @@ budget=${CHECK_SECONDS:-420}
 deadline=$((SECONDS + budget))
 work=$(mktemp -d /tmp/gpu-check.XXXX)
 kit=$work/kit
-mkdir -p "$out" "$kit" "$work/logs"
+mkdir -p "$out" "$kit"
+out=$(cd "$out" && pwd)
 log=$out/check.log
 : > "$log"
 
 say() { echo "$*" | tee -a "$log"; }
-# step NAME LIMIT COMMAND...: runs COMMAND with its output in logs/NAME.log, capped at LIMIT
-# seconds and at what is left of the budget; says how it ended and shows the log's tail.
+# step NAME LIMIT FILE COMMAND...: runs COMMAND with its output appended to FILE (under $out),
+# capped at LIMIT seconds and at what is left of the budget; says how it ended in check.log with
+# the tail of its output.
 step() {
-    local name=$1 limit=$2
-    shift 2
+    local name=$1 limit=$2 file=$out/$3
+    shift 3
     local left=$((deadline - SECONDS))
     [ "$left" -lt "$limit" ] && limit=$left
     if [ "$limit" -le 5 ]; then
@@ -45,17 +50,16 @@ step() {
         return 1
     fi
     local start=$SECONDS
-    timeout "$limit" "$@" > "$work/logs/$name.log" 2>&1
+    echo "== $name: $*" >> "$file"
+    local mark
+    mark=$(wc -l < "$file")
+    timeout "$limit" "$@" >> "$file" 2>&1
     local rc=$?
     say "== $name: exit $rc after $((SECONDS - start)) s (limit $limit s)"
-    tail -n "${TAIL:-12}" "$work/logs/$name.log" | tee -a "$log"
+    tail -n +"$((mark + 1))" "$file" | tail -n "${TAIL:-12}" | tee -a "$log"
     return $rc
 }
-finish() {
-    tar -czf "$out/runs.tar.gz" -C "$work" logs runs 2> /dev/null
-    say "== done in $SECONDS s"
-}
-trap finish EXIT
+trap 'say "== done in $SECONDS s"' EXIT
 
 say "gpu-check on $(hostname) at $(date -u +%FT%TZ), device $device"
 [ -f gpu-kit/BUILD ] || { say "no gpu-kit/ (build it with scripts/gpu-kit.sh and carry it)"; exit 1; }
@@ -69,54 +73,69 @@ done
 command -v nvidia-smi > /dev/null && nvidia-smi -L | tee -a "$log"
 
 # 1. Kernels.
-TAIL=6 step kernels 180 "$kit/pinn-core-tests" cube_kernels --nocapture
+TAIL=8 step kernels 120 kernels.log "$kit/pinn-core-tests" cube --nocapture --test-threads 1
 
-# 2. Datasets: from the kit, else generated (about 100 s on 2 cores; all are needed by step 5).
+# 2. Datasets: from the kit, else generated (about 100 s on 2 cores; all are needed by step 3).
 if ls datasets/*/manifest.json > /dev/null 2>&1; then
     say "datasets: $(ls -d datasets/*/ | wc -l) present"
 else
-    step data 300 "$kit/pinn" data all
+    step data 240 check.log "$kit/pinn" data all
 fi
 
-# 3. Modes on Burgers: time per iteration and loss curves.
-mkdir -p "$work/runs"
+# 3. Table 1, leaving 150 s for the steps after it.
+bench=(--root "$root" --device "$device" --warmup 10 --iters 30 --out "$out/bench")
+bench+=(--modes "${BENCH_MODES:-eager,graph,fused,graph+fused}")
+[ -n "${BENCH_PROBLEMS:-}" ] && bench+=(--problems "$BENCH_PROBLEMS")
+command -v "$python" > /dev/null && "$python" -c 'import torch' 2> /dev/null && bench+=(--reference "$python")
+TAIL=40 step bench $((deadline - SECONDS - 150)) bench.log "$kit/pinn-bench" "${bench[@]}"
+
+# 4. Modes on Burgers: first losses, loss curves and time per iteration.
 iters=${ITERS:-2000}
 burgers() { # burgers NAME ARGS...
     local name=$1
     shift
-    TAIL=4 step "burgers-$name" 90 "$kit/pinn" run problems/burgers_cont_fwd.toml --device "$device" \
-        --iters "$iters" --lbfgs 0 --quiet --out "$work/runs/$name" "$@"
+    TAIL=3 step "burgers-$name" 40 modes.log "$kit/pinn" run problems/burgers_cont_fwd.toml \
+        --device "$device" --iters "$iters" --lbfgs 0 --quiet --out "$work/runs/$name" "$@"
+    local m=$work/runs/$name/metrics.csv
+    [ -f "$m" ] && say "loss $name: $(awk -F, -v n="$iters" \
+        'NR == 2 || $1 == 100 || $1 == n / 2 || $1 == n { printf "%s@%s ", $2, $1 }' "$m")"
 }
+burgers eager --mode eager
 burgers fused --mode fused
 burgers graph-fused --mode graph+fused
 burgers layers-unfused --mode fused --no-fuse-layers
-burgers eager --mode eager
-for name in fused graph-fused layers-unfused eager; do
-    m=$work/runs/$name/metrics.csv
-    [ -f "$m" ] && say "loss $name: $(awk -F, -v n="$iters" '$1 == 100 || $1 == n / 2 || $1 == n { printf "%s@%s ", $2, $1 }' "$m")"
-done
 
-# 4. Kernel launches per step (cubecl's profiling log, read from the working folder).
-launches() { # launches MODE ITERS
-    local dir=$work/launches-$1-$2
+# 5. Per-kernel profile and launches per step (cubecl's profiling log, read from the working
+# folder's cubecl.toml).
+profile() { # profile PROBLEM MODE ITERS LEVEL: the profiling log of ITERS iterations
+    local dir=$work/profile-$1-$2-$3-$4
     mkdir -p "$dir"
-    printf '[profiling.logger]\nlevel = "minimal"\nfile = "%s/launches.log"\n' "$dir" > "$dir/cubecl.toml"
-    (cd "$dir" && timeout 60 "$kit/pinn" run "$root/problems/burgers_cont_fwd.toml" \
-        --device "$device" --mode "$1" --iters "$2" --lbfgs 0 --quiet \
-        --data-dir "$root/datasets" --out "$dir/run" > "$dir/stdout.log" 2>&1)
-    grep -c Executing "$dir/launches.log" 2> /dev/null || echo 0
+    printf '[profiling.logger]\nlevel = "%s"\nfile = "%s/profile.log"\n' "$4" "$dir" > "$dir/cubecl.toml"
+    (cd "$dir" && timeout 60 "$kit/pinn" run "$root/problems/$1.toml" --device "$device" \
+        --mode "$2" --iters "$3" --lbfgs 0 --quiet --data-dir "$root/datasets" \
+        --out "$dir/run" > "$dir/stdout.log" 2>&1)
+    echo "$dir/profile.log"
 }
 if [ "$device" != cpu ]; then
     for mode in fused eager; do
-        a=$(launches "$mode" 2)
-        b=$(launches "$mode" 4)
+        a=$(grep -c Executing "$(profile burgers_cont_fwd "$mode" 2 minimal)" 2> /dev/null || echo 0)
+        b=$(grep -c Executing "$(profile burgers_cont_fwd "$mode" 4 minimal)" 2> /dev/null || echo 0)
         say "launches per step, burgers_cont_fwd, $mode: $(((b - a) / 2)) ($a for 2 iterations, $b for 4)"
+    done
+    for problem in burgers_cont_fwd ns_cont_inv; do
+        [ $((deadline - SECONDS)) -lt 40 ] && { say "== profile $problem: skipped, out of time"; continue; }
+        f=$(profile "$problem" fused 5 medium)
+        { echo "== profile: $problem, fused, 5 iterations"; cat "$f" 2> /dev/null; } >> "$out/profile.log"
+        say "profile $problem: $(wc -l < "$f" 2> /dev/null || echo 0) lines in profile.log"
     done
 fi
 
-# 5. Table 1 with what time is left.
-bench=(--device "$device" --warmup 10 --iters 30 --out "$out/bench")
-[ -n "${BENCH_MODES:-}" ] && bench+=(--modes "$BENCH_MODES")
-[ -n "${BENCH_PROBLEMS:-}" ] && bench+=(--problems "$BENCH_PROBLEMS")
-command -v "$python" > /dev/null && "$python" -c 'import torch' 2> /dev/null && bench+=(--reference "$python")
-TAIL=40 step bench $((deadline - SECONDS - 10)) "$kit/pinn-bench" "${bench[@]}"
+# 6. compute-sanitizer on the kernel tests.
+if command -v compute-sanitizer > /dev/null && [ "$device" != cpu ]; then
+    for tool in memcheck racecheck; do
+        TAIL=6 step "sanitizer-$tool" 60 kernels.log compute-sanitizer --tool "$tool" \
+            "$kit/pinn-core-tests" cube_kernels_match_the_cpu_fused_layer --test-threads 1
+    done
+else
+    say "compute-sanitizer: not on this machine"
+fi

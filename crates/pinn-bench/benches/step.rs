@@ -2,8 +2,8 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use pinn::{Mode, Trainer};
-use pinn_bench::{PROBLEMS, load_problem};
+use pinn::{DeviceKind, Mode, Trainer};
+use pinn_bench::{PROBLEMS, Workspace};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
@@ -13,9 +13,10 @@ fn training_step(c: &mut Criterion) {
     pinn::allocator::keep_freed_memory();
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
+    let workspace = Workspace::from_current_dir(None).unwrap_or_else(|e| panic!("{e}"));
     for name in PROBLEMS {
         for mode in [Mode::Fused, Mode::Eager] {
-            let problem = match load_problem(name, mode) {
+            let problem = match workspace.load_problem(name, DeviceKind::Cpu, mode) {
                 Ok(p) => p,
                 Err(e) => panic!("cannot load {name}: {e}"),
             };

@@ -3,7 +3,7 @@
 //! over the plain eager run), as Markdown, JSON and a bar chart.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use pinn::train::median;
@@ -22,32 +22,75 @@ pub const PROBLEMS: [&str; 8] = [
     "burgers_disc_inv",
 ];
 
-/// Root of the workspace (where `problems/` and `datasets/` live).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// Why the workspace (the folder holding `problems/`) was not found.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// `--root` names a folder without `problems/`.
+    #[error("`{0}` is not a pinn workspace: it has no `problems/` folder")]
+    NotAWorkspace(PathBuf),
+    /// Neither the working folder nor any folder above it has `problems/`.
+    #[error(
+        "no pinn workspace (a folder with `problems/`) at or above `{0}`; run from the repository or pass --root"
+    )]
+    NotFound(PathBuf),
 }
 
-/// Loads `problems/<name>.toml` on the CPU with the workspace's dataset cache, in a mode.
-pub fn load_problem(name: &str, mode: Mode) -> Result<Problem, ProblemError> {
-    load_problem_on(name, DeviceKind::Cpu, mode)
+/// The workspace a benchmark runs in: where `problems/`, `datasets/` and the PyTorch reference
+/// (`benches/reference/`) live. Found at run time, never baked in at build time, so that a
+/// binary built on one machine runs from a checkout on another (the GPU kit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workspace {
+    root: PathBuf,
 }
 
-/// Loads `problems/<name>.toml` on a device with the workspace's dataset cache, in a mode.
-pub fn load_problem_on(
-    name: &str,
-    device: DeviceKind,
-    mode: Mode,
-) -> Result<Problem, ProblemError> {
-    let root = workspace_root();
-    Problem::from_file(
-        &root.join("problems").join(format!("{name}.toml")),
-        &LoadOptions {
-            datasets: root.join("datasets"),
-            device: Some(device),
-            mode: Some(mode),
-            ..Default::default()
-        },
-    )
+impl Workspace {
+    /// `root` when given (it must hold `problems/`), else the nearest folder at or above
+    /// `start` that holds `problems/`.
+    pub fn locate(root: Option<&Path>, start: &Path) -> Result<Self, WorkspaceError> {
+        let is_workspace = |dir: &Path| dir.join("problems").is_dir();
+        match root {
+            Some(root) if is_workspace(root) => Ok(Self {
+                root: root.to_path_buf(),
+            }),
+            Some(root) => Err(WorkspaceError::NotAWorkspace(root.to_path_buf())),
+            None => start
+                .ancestors()
+                .find(|dir| is_workspace(dir))
+                .map(|dir| Self {
+                    root: dir.to_path_buf(),
+                })
+                .ok_or_else(|| WorkspaceError::NotFound(start.to_path_buf())),
+        }
+    }
+
+    /// [`locate`](Self::locate) from the working folder.
+    pub fn from_current_dir(root: Option<&Path>) -> Result<Self, WorkspaceError> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        Self::locate(root, &cwd)
+    }
+
+    /// The workspace's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Loads `problems/<name>.toml` on a device with the workspace's dataset cache, in a mode.
+    pub fn load_problem(
+        &self,
+        name: &str,
+        device: DeviceKind,
+        mode: Mode,
+    ) -> Result<Problem, ProblemError> {
+        Problem::from_file(
+            &self.root.join("problems").join(format!("{name}.toml")),
+            &LoadOptions {
+                datasets: self.root.join("datasets"),
+                device: Some(device),
+                mode: Some(mode),
+                ..Default::default()
+            },
+        )
+    }
 }
 
 /// Runs `warmup` untimed Adam steps, then times `iterations` steps one by one; each step ends by
@@ -431,5 +474,27 @@ mod tests {
         assert_eq!(results.speedup_over_reference("c"), None);
         let md = results.markdown(DeviceKind::Cpu);
         assert!(md.contains("| 12.00 | 2.50× |"), "{md}");
+    }
+
+    #[test]
+    fn the_workspace_is_found_at_run_time_from_any_folder_inside_it() {
+        let base = std::env::temp_dir().join(format!("pinn-ws-{}", std::process::id()));
+        let inside = base.join("runs/deep");
+        std::fs::create_dir_all(base.join("problems")).expect("temp dir");
+        std::fs::create_dir_all(&inside).expect("temp dir");
+        let found = Workspace::locate(None, &inside).expect("found above");
+        assert_eq!(found.root(), base);
+        let given = Workspace::locate(Some(&base), Path::new("/")).expect("given");
+        assert_eq!(given, found);
+
+        let e = Workspace::locate(Some(&inside), &base).expect_err("no problems/ there");
+        assert!(e.to_string().contains("runs/deep"), "{e}");
+        assert!(e.to_string().contains("no `problems/`"), "{e}");
+        let outside = std::env::temp_dir().join(format!("pinn-nows-{}", std::process::id()));
+        std::fs::create_dir_all(&outside).expect("temp dir");
+        let e = Workspace::locate(None, &outside).expect_err("nothing above");
+        assert!(e.to_string().contains("--root"), "{e}");
+        std::fs::remove_dir_all(&base).ok();
+        std::fs::remove_dir_all(&outside).ok();
     }
 }

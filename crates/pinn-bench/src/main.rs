@@ -10,10 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use pinn::train::median;
 use pinn::{DeviceKind, Mode, ReplayStatus, Silent, Trainer};
-use pinn_bench::{
-    BenchResults, Measurement, PROBLEMS, ReferenceTiming, load_problem_on, time_steps,
-    workspace_root,
-};
+use pinn_bench::{BenchResults, Measurement, PROBLEMS, ReferenceTiming, Workspace, time_steps};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
@@ -25,6 +22,10 @@ static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
     about = "Training-step benchmarks and the paper's Table 1"
 )]
 struct Cli {
+    /// The workspace (the folder with `problems/`, `datasets/` and `benches/reference/`);
+    /// by default the working folder or the nearest folder above it that has `problems/`.
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Sub>,
     #[command(flatten)]
@@ -100,6 +101,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let workspace = Workspace::from_current_dir(cli.root.as_deref())?;
     match cli.command {
         Some(Sub::Measure {
             problem,
@@ -109,16 +111,17 @@ fn run(cli: Cli) -> Result<()> {
             iters,
             full,
         }) => {
-            let m = measure(&problem, mode, device, warmup, iters, full)?;
+            let m = measure(&workspace, &problem, mode, device, warmup, iters, full)?;
             println!("{}", serde_json::to_string(&m)?);
             Ok(())
         }
-        None => table(&cli.table),
+        None => table(&workspace, &cli.table),
     }
 }
 
 /// Times one pair in this process.
 fn measure(
+    workspace: &Workspace,
     name: &str,
     mode: Mode,
     device: DeviceKind,
@@ -126,8 +129,9 @@ fn measure(
     iters: usize,
     full: bool,
 ) -> Result<Measurement> {
-    let problem =
-        load_problem_on(name, device, mode).with_context(|| format!("loading problem {name}"))?;
+    let problem = workspace
+        .load_problem(name, device, mode)
+        .with_context(|| format!("loading problem {name}"))?;
     let (mut times, replay) = time_steps(&problem, warmup, iters);
     let mut errors = BTreeMap::new();
     if full {
@@ -160,8 +164,9 @@ fn measure(
     })
 }
 
-/// Runs every (problem, mode) pair in its own process, then writes the tables.
-fn table(args: &TableArgs) -> Result<()> {
+/// Runs every (problem, mode) pair in its own process and writes the tables after each
+/// problem, so that a run cut short (a time limit on a lent GPU) keeps what it measured.
+fn table(workspace: &Workspace, args: &TableArgs) -> Result<()> {
     let device = args.device;
     let problems: Vec<String> = if args.problems.is_empty() {
         PROBLEMS.iter().map(|s| s.to_string()).collect()
@@ -202,7 +207,7 @@ fn table(args: &TableArgs) -> Result<()> {
                 .iter()
                 .map(|mode| {
                     eprintln!("{p} / PyTorch {mode}: setting up");
-                    ReferenceServer::start(python, p, mode, args)
+                    ReferenceServer::start(python, workspace, p, mode, args)
                 })
                 .collect(),
             None => Vec::new(),
@@ -213,11 +218,19 @@ fn table(args: &TableArgs) -> Result<()> {
                     continue;
                 }
                 eprint!("{p} / {mode} (round {round}/{}) ... ", args.repeat);
-                let run = measure_in_child(&exe, p, *mode, args);
+                let run = measure_in_child(&exe, workspace, p, *mode, args);
                 match &run {
-                    Ok(Measurement {
-                        median_ms: Some(t), ..
-                    }) => eprintln!("{t:.2} ms"),
+                    Ok(
+                        m @ Measurement {
+                            median_ms: Some(t), ..
+                        },
+                    ) => match &m.replay_abandoned {
+                        Some(why) => eprintln!("{t:.2} ms (not replayed: {why})"),
+                        None if mode.name().starts_with("graph") => {
+                            eprintln!("{t:.2} ms (replayed)")
+                        }
+                        None => eprintln!("{t:.2} ms"),
+                    },
                     Ok(_) => eprintln!("n/a"),
                     Err(e) => eprintln!("failed: {e:#}"),
                 }
@@ -266,6 +279,7 @@ fn table(args: &TableArgs) -> Result<()> {
                 Err(e) => eprintln!("{p} / PyTorch {mode}: {e:#}"),
             }
         }
+        write_results(&results, &args.out)?;
     }
     write_outputs(&results, device, &args.out)
 }
@@ -293,12 +307,15 @@ fn unavailable(problem: &str, mode: Mode, device: DeviceKind, why: String) -> Me
 
 fn measure_in_child(
     exe: &Path,
+    workspace: &Workspace,
     problem: &str,
     mode: Mode,
     args: &TableArgs,
 ) -> Result<Measurement> {
     let mut cmd = Command::new(exe);
-    cmd.args(["measure", "--problem", problem, "--mode", mode.name()])
+    cmd.arg("--root")
+        .arg(workspace.root())
+        .args(["measure", "--problem", problem, "--mode", mode.name()])
         .args(["--device", args.device.name()])
         .args(["--warmup", &args.warmup.to_string()])
         .args(["--iters", &args.iters.to_string()]);
@@ -331,8 +348,8 @@ fn reference_modes(device: DeviceKind) -> &'static [&'static str] {
 
 /// A PyTorch reference step set up once in its own process (`step.py --serve`), timed anew
 /// on every request: its timings follow ours within seconds, where a process per timing would
-/// first spend its setup (a minute for discrete Burgers' q = 500 table) while the machine's
-/// speed drifts.
+/// first spend its setup (the interpreter, PyTorch's import, the problem's tensors) while the
+/// machine's speed drifts.
 struct ReferenceServer {
     child: Child,
     /// The reference's input (`None` once closed).
@@ -344,8 +361,14 @@ struct ReferenceServer {
 impl ReferenceServer {
     /// Starts the reference for `problem` in `mode` and waits until it is set up (its error
     /// messages go to this process's standard error).
-    fn start(python: &Path, problem: &str, mode: &str, args: &TableArgs) -> Result<Self> {
-        let script = workspace_root().join("benches/reference/step.py");
+    fn start(
+        python: &Path,
+        workspace: &Workspace,
+        problem: &str,
+        mode: &str,
+        args: &TableArgs,
+    ) -> Result<Self> {
+        let script = workspace.root().join("benches/reference/step.py");
         let mut child = Command::new(python)
             .arg(&script)
             .args(["--problem", problem, "--mode", mode, "--serve"])
@@ -403,15 +426,21 @@ impl Drop for ReferenceServer {
     }
 }
 
-fn write_outputs(results: &BenchResults, device: DeviceKind, out: &Path) -> Result<()> {
+/// `bench.json` with what is measured so far.
+fn write_results(results: &BenchResults, out: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json_path = out.join("bench.json");
+    std::fs::write(&json_path, serde_json::to_string_pretty(results)?)
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    Ok(json_path)
+}
+
+fn write_outputs(results: &BenchResults, device: DeviceKind, out: &Path) -> Result<()> {
+    let json_path = write_results(results, out)?;
     let markdown = results.markdown(device);
     let md_path = out.join("bench.md");
     std::fs::write(&md_path, &markdown)
         .with_context(|| format!("writing {}", md_path.display()))?;
-    let json_path = out.join("bench.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(results)?)
-        .with_context(|| format!("writing {}", json_path.display()))?;
     let bars: Vec<(String, f64)> = results
         .table1()
         .into_iter()
@@ -462,7 +491,9 @@ mod tests {
             "echo '{\"ready\": true}'\nn=0\nwhile read line; do n=$((n+1)); \
              echo \"{\\\"problem\\\": \\\"p\\\", \\\"mode\\\": \\\"eager\\\", \\\"median_ms\\\": $n.5}\"; done",
         );
-        let mut server = ReferenceServer::start(&serving, "p", "eager", &args).expect("starts");
+        let workspace = Workspace::from_current_dir(None).expect("tests run inside the workspace");
+        let mut server =
+            ReferenceServer::start(&serving, &workspace, "p", "eager", &args).expect("starts");
         let first = server.time().expect("a timing");
         let second = server.time().expect("another timing");
         assert_eq!((first.median_ms, second.median_ms), (1.5, 2.5));
@@ -470,7 +501,7 @@ mod tests {
         drop(server);
 
         let failing = fake_python("failing", "echo 'no torch here' >&2\nexit 1");
-        let e = ReferenceServer::start(&failing, "p", "eager", &args)
+        let e = ReferenceServer::start(&failing, &workspace, "p", "eager", &args)
             .err()
             .expect("a reference that stops during its setup");
         assert!(
@@ -478,7 +509,7 @@ mod tests {
             "{e:#}"
         );
         let missing = Path::new("/nonexistent/python");
-        let e = ReferenceServer::start(missing, "p", "eager", &args)
+        let e = ReferenceServer::start(missing, &workspace, "p", "eager", &args)
             .err()
             .expect("no such interpreter");
         assert!(format!("{e:#}").contains("/nonexistent/python"), "{e:#}");

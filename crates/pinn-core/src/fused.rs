@@ -923,18 +923,17 @@ pub fn layer_backward<E: Real>(
         (bias_grad, weight_grad)
     };
     let fill = |out: &mut [MaybeUninit<E>]| {
-        split_tasks(out, shape.points, width, streams, rows)
+        let parts: Vec<(Vec<E>, Vec<E>)> = split_tasks(out, shape.points, width, streams, rows)
             .into_par_iter()
             .enumerate()
             .map(|(t, mut outs)| task(t, &mut outs))
-            .reduce(
-                || (vec![E::default(); width], vec![E::default(); width * next]),
-                |(mut b, mut w), (b2, w2)| {
-                    add_into(&mut b, &b2);
-                    add_into(&mut w, &w2);
-                    (b, w)
-                },
-            )
+            .collect();
+        let mut sums = (vec![E::default(); width], vec![E::default(); width * next]);
+        for (b, w) in &parts {
+            add_into(&mut sums.0, b);
+            add_into(&mut sums.1, w);
+        }
+        sums
     };
     // SAFETY: `split_tasks` hands out every element of the buffer, and `backward_task` writes
     // each element of every range it is given, all streams from their accumulators.
@@ -990,7 +989,7 @@ pub fn activation_backward<E: Real>(
     assert_eq!(grad.len(), z.len(), "gradient shape");
     let rows = rows_per_task(shape, streams);
     let fill = |out: &mut [MaybeUninit<E>]| {
-        split_tasks(out, shape.points, width, streams, rows)
+        let parts: Vec<Vec<E>> = split_tasks(out, shape.points, width, streams, rows)
             .into_par_iter()
             .enumerate()
             .map(|(t, mut outs)| {
@@ -998,13 +997,12 @@ pub fn activation_backward<E: Real>(
                 let grad = (&grad[start..], per_stream);
                 backward_task(program, shape, z, bias, grad, start, &mut outs)
             })
-            .reduce(
-                || vec![E::default(); width],
-                |mut sum, part| {
-                    add_into(&mut sum, &part);
-                    sum
-                },
-            )
+            .collect();
+        let mut sum = vec![E::default(); width];
+        for part in &parts {
+            add_into(&mut sum, part);
+        }
+        sum
     };
     // SAFETY: as in [`layer_backward`]: every element is handed out once and written.
     #[allow(unsafe_code)]
@@ -1064,6 +1062,10 @@ pub fn dense_backward<E: Real>(
     rayon::join(|| dense_forward(grad, b.t()), || dense_forward(a.t(), grad))
 }
 
+/// `sum += part`, element by element. Partial sums of parallel tasks are collected in task
+/// order and added with this one after another: rayon's `reduce` would combine them in an order
+/// set by work stealing, and floating-point addition is not associative, so the same problem and
+/// seed would not give the same parameters bit for bit.
 fn add_into<E: Real>(sum: &mut [E], part: &[E]) {
     for (x, y) in sum.iter_mut().zip(part) {
         *x += *y;

@@ -127,11 +127,14 @@ pub fn irk_misfit_forward<E: Real>(
         };
         let chunk = (per_task * cols).max(1);
         if product.len() >= PARALLEL_ELEMENTS {
-            product
+            // Collected and summed in task order: a parallel `sum` would add the tasks' sums
+            // in an order set by work stealing, different bits from run to run.
+            let parts: Vec<f64> = product
                 .par_chunks_mut(chunk)
                 .enumerate()
                 .map(|(t, block)| misfit_rows(t, block))
-                .sum()
+                .collect();
+            parts.into_iter().sum()
         } else {
             product
                 .chunks_mut(chunk)

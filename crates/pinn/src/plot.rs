@@ -15,11 +15,14 @@ use crate::train::{TrainError, load_parameters};
 /// Why plots could not be drawn.
 #[derive(Debug, Error)]
 pub enum PlotError {
-    /// No TrueType font to write labels with.
-    #[error(
-        "no font found for plot labels (looked for DejaVu Sans, Liberation Sans, Arial); set PINN_FONT to a .ttf file"
-    )]
-    NoFont,
+    /// `PINN_FONT` names a file that is not a usable TrueType font.
+    #[error("cannot use the font `{path}` named by PINN_FONT: {message}")]
+    Font {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A run file is missing or malformed.
     #[error("cannot read `{path}`: {message}")]
     Input {
@@ -41,36 +44,25 @@ pub enum PlotError {
     },
 }
 
-const FONT_CANDIDATES: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/Library/Fonts/Arial.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "C:\\Windows\\Fonts\\arial.ttf",
-];
-
-/// Registers a system font once for plotters' `sans-serif` family.
+/// Registers the font of the plot labels once for plotters' `sans-serif` family: the file
+/// named by `PINN_FONT` when it is set, else DejaVu Sans, embedded in the binary so that plots
+/// are drawn the same on a machine with no fonts installed (a GPU node, a container).
 fn ensure_font() -> Result<(), PlotError> {
-    static FONT: OnceLock<bool> = OnceLock::new();
-    let ok = FONT.get_or_init(|| {
-        let env = std::env::var("PINN_FONT").ok();
-        let candidates = env
-            .iter()
-            .map(String::as_str)
-            .chain(FONT_CANDIDATES.iter().copied());
-        for path in candidates {
-            if let Ok(bytes) = std::fs::read(path) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
+    static FONT: OnceLock<Result<(), (PathBuf, String)>> = OnceLock::new();
+    let registered = FONT.get_or_init(|| match std::env::var_os("PINN_FONT") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let bytes = std::fs::read(&path).map_err(|e| (path.clone(), e.to_string()))?;
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            register_font("sans-serif", FontStyle::Normal, bytes)
+                .map_err(|_| (path, "not a TrueType font".to_string()))
         }
-        false
+        None => register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| (PathBuf::from("(embedded DejaVu Sans)"), "unreadable".into())),
     });
-    if *ok { Ok(()) } else { Err(PlotError::NoFont) }
+    registered
+        .clone()
+        .map_err(|(path, message)| PlotError::Font { path, message })
 }
 
 fn draw_err(path: &Path) -> impl Fn(String) -> PlotError + '_ {

@@ -622,7 +622,9 @@ impl<'a> Trainer<'a> {
             times.push(t0.elapsed().as_secs_f64());
             let log_now = it.is_multiple_of(log_every) || it == iterations || it == 1;
             let finite = total.is_finite();
-            if log_now || !finite {
+            let stop = finite && progress.should_stop();
+            // Every row written below has the terms of its own iteration (a Ctrl-C row too).
+            if log_now || !finite || stop {
                 last_components = components.iter().map(to_scalar).collect();
             }
             let mut kept = it - 1;
@@ -636,7 +638,6 @@ impl<'a> Trainer<'a> {
             } else if replaying && log_now {
                 logged_state = Some((it, StateSnapshot::take(&self.params, &self.adam)));
             }
-            let stop = finite && progress.should_stop();
             if log_now || !finite || stop {
                 metrics.row(it, total, &last_components, self.unknown_values())?;
             }

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use burn::backend::cubecl::dtype_to_storage_type;
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::FloatTensor;
-use burn::tensor::Slice;
+use burn::tensor::{Shape, Slice};
 use burn_cubecl::CubeBackend;
 use burn_cubecl::kernel::into_contiguous;
-use burn_cubecl::ops::numeric::empty_device_dtype;
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, empty_device_dtype};
 use burn_cubecl::tensor::CubeTensor;
+use cubecl::zspace::{Strides, metadata::Metadata};
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
 use super::fused_ops::JetLayerOps;
@@ -68,27 +69,38 @@ fn derivative<F: Float>(
     out
 }
 
-/// Every stream's sum of the products of `pass`, for the element `ABSOLUTE_POS` of each stream:
-/// `out[s] = Σ count · σ^(order) · Π z[f]`, each product also times `grad[g]` in the backward.
-/// The forward gives the activated jet, the backward the gradient of `z` from the activated
-/// jet's gradient `grad` (the forward is given `z` there and never reads it).
+/// Every stream's sum of the products of `pass`, for the element `(point, column)` numbered
+/// `ABSOLUTE_POS` of each stream: `out[s] = Σ count · σ^(order) · Π z[f]`, each product also
+/// times `grad[g]` in the backward. The forward gives the activated jet, the backward the
+/// gradient of `z` from the activated jet's gradient `grad` (the forward is given `z` there and
+/// never reads it).
+///
+/// Stream `s` of a stacked tensor is its rows `s · points .. (s + 1) · points`. Every tensor is
+/// read and written through its own row stride with unit column stride, never as a dense
+/// `[rows · width]` array: CUDA's allocator pads rows ("pitched" layouts: a 20-wide `f32` row
+/// takes 32), so the output the runtime allocates, and inputs coming from its products, have a
+/// row stride larger than their width.
 #[cube(launch)]
 fn jet_products_kernel<F: Float>(
     z: &Tensor<F>,
     bias: &Tensor<F>,
     grad: &Tensor<F>,
     out: &mut Tensor<F>,
-    per_stream: usize,
+    points: usize,
     width: usize,
     #[comptime] rule: UnrolledRule,
     #[comptime] pass: Pass,
     #[define(F)] _dtype: ElemType,
 ) {
     let i = ABSOLUTE_POS;
-    if i >= per_stream {
+    if i >= points * width {
         terminate!();
     }
-    let pre = z[i] + bias[i % width];
+    let point = i / width;
+    let column = i % width;
+    let z_rows = z.stride(0);
+    let out_rows = out.stride(0);
+    let pre = z[point * z_rows + column] + bias[column];
     let value = activate::<F>(pre, comptime!(rule.activation));
     let streams = comptime!(rule.streams);
     #[unroll]
@@ -104,19 +116,76 @@ fn jet_products_kernel<F: Float>(
                 * derivative::<F>(pre, value, comptime!(rule.activation), order, coefficients);
             if comptime!(pass == Pass::Backward) {
                 let gradient = comptime!(product.gradient);
-                term *= grad[gradient * per_stream + i];
+                term *= grad[(gradient * points + point) * grad.stride(0) + column];
             }
             let factors = comptime!(product.factors.len());
             #[unroll]
             for f in 0..factors {
                 let stream = comptime!(product.factors[f]);
-                term *= z[stream * per_stream + i];
+                term *= z[(stream * points + point) * z_rows + column];
             }
             sum += term;
         }
-        out[s * per_stream + i] = sum;
+        out[(s * points + point) * out_rows + column] = sum;
     }
 }
+
+/// `t` as the kernel reads it: as it is when its rows are laid out one after another with unit
+/// column stride (dense, pitched, or a column view), else a contiguous copy. The unit tests
+/// pad the rows of every input too (see [`output_rows`]).
+fn row_major(t: CubeTensor) -> CubeTensor {
+    let (shape, strides) = (t.meta.shape(), t.meta.strides());
+    let readable = shape.len() == 2
+        && (strides[1] == 1 || shape[1] == 1)
+        && (strides[0] >= shape[1] || shape[0] == 1);
+    let t = if readable && !t.meta.is_tiled() {
+        t
+    } else {
+        into_contiguous(t)
+    };
+    if cfg!(test) { padded_rows(t) } else { t }
+}
+
+/// A copy of `t: [rows, width]` as a column view of a tensor whose rows are longer by the
+/// memory alignment: what a pitched input looks like, on a backend that never pitches.
+fn padded_rows(t: CubeTensor) -> CubeTensor {
+    let shape = t.meta.shape().clone();
+    let (rows, width) = (shape[0], shape[1]);
+    let pad = (t.client.properties().memory.alignment as usize / t.dtype.size()).max(1);
+    let wide = empty_device_contiguous_dtype(
+        t.client.clone(),
+        t.device.clone(),
+        Shape::new([rows, width + pad]),
+        t.dtype,
+    );
+    let columns = [Slice::from(0..rows), Slice::from(0..width)];
+    let wide = CubeBackend::float_slice_assign(wide, &columns, t);
+    let view = CubeBackend::float_slice(wide, &columns);
+    assert_eq!(
+        view.meta.strides()[0],
+        width + pad,
+        "a padded view, not a copy"
+    );
+    view
+}
+
+/// The kernel's output `[rows, width]`: laid out as the runtime lays out a new tensor (its
+/// rows pitched on CUDA, dense on wgpu). The unit tests instead pad every row by a few
+/// elements, so that a kernel that ignored row strides would fail on any backend (lavapipe's
+/// allocator never pads).
+fn output_rows(like: &CubeTensor, shape: Shape) -> CubeTensor {
+    let (client, device, dtype) = (like.client.clone(), like.device.clone(), like.dtype);
+    if cfg!(test) {
+        let pitch = shape[1] + TEST_ROW_PADDING;
+        let handle = client.empty(shape[0] * pitch * dtype.size());
+        let strides = Strides::new(&[pitch, 1]);
+        return CubeTensor::new(client, handle, Metadata::new(shape, strides), device, dtype);
+    }
+    empty_device_dtype(client, device, shape, dtype)
+}
+
+/// Elements added to every output row in the unit tests (see [`output_rows`]).
+const TEST_ROW_PADDING: usize = 3;
 
 /// The products of `pass` over a stacked jet `z: [streams · points, width]`: the activated jet
 /// `σ(z + bias)` (forward, no `grad`) or, given the activated jet's gradient, that of `z`.
@@ -127,16 +196,17 @@ fn jet_products(
     grad: Option<CubeTensor>,
     rule: &UnrolledRule,
 ) -> CubeTensor {
-    let (z, bias) = (into_contiguous(z), into_contiguous(bias));
-    let grad = grad.map_or_else(|| z.clone(), into_contiguous);
+    let (z, bias) = (row_major(z), into_contiguous(bias));
+    let grad = grad.map_or_else(|| z.clone(), row_major);
     let shape = z.meta.shape().clone();
     let width = shape[1];
-    let per_stream = (shape[0] / rule.streams) * width;
+    let points = shape[0] / rule.streams;
+    let elements = points * width;
     let client = z.client.clone();
     let dtype = z.dtype;
-    let out = empty_device_dtype(client.clone(), z.device.clone(), shape, dtype);
-    let cube_dim = CubeDim::new(&client, per_stream);
-    let cube_count = calculate_cube_count_elemwise(&client, per_stream, cube_dim);
+    let out = output_rows(&z, shape);
+    let cube_dim = CubeDim::new(&client, elements);
+    let cube_count = calculate_cube_count_elemwise(&client, elements, cube_dim);
     jet_products_kernel::launch(
         &client,
         cube_count,
@@ -145,7 +215,7 @@ fn jet_products(
         bias.into_tensor_arg(),
         grad.into_tensor_arg(),
         out.clone().into_tensor_arg(),
-        per_stream,
+        points,
         width,
         rule.clone(),
         pass,
@@ -305,8 +375,13 @@ mod tests {
         })
     }
 
-    /// `gpu` equals `cpu` to 2e-5 relative to the largest magnitude in `cpu` (f32 kernels that
-    /// sum in a different order).
+    /// Largest difference allowed, relative to the largest magnitude in the CPU result: `f32`
+    /// kernels that sum in a different order (wgpu), or whose backend may run `f32` products on
+    /// TF32 tensor cores, 10 mantissa bits (CUDA on sm_80 and later; docs/cuda.md). A kernel
+    /// that reads or writes the wrong elements is off by order one.
+    const TOLERANCE: f64 = if cfg!(feature = "wgpu") { 2e-5 } else { 2e-3 };
+
+    /// `gpu` equals `cpu` to [`TOLERANCE`].
     fn assert_close(gpu: &[f64], cpu: &[f64], what: &str) {
         assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
         let scale = cpu.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
@@ -315,7 +390,7 @@ mod tests {
             .zip(cpu)
             .map(|(x, y)| (x - y).abs() / scale)
             .fold(0.0f64, f64::max);
-        assert!(worst < 2e-5, "{what} differs by {worst:e}");
+        assert!(worst < TOLERANCE, "{what} differs by {worst:e}");
     }
 
     /// The device the kernels are tested on.
@@ -440,6 +515,116 @@ mod tests {
                     .zip(["sum", "u gradient", "f gradient"])
             {
                 assert_close(a, b, &format!("{rows}×{cols}: {name}"));
+            }
+        }
+    }
+
+    /// The kernels' CUDA C++, generated here without a GPU by CubeCL's transpiler (the code
+    /// NVRTC compiles on the device), for every activation, derivative set and pass, with the
+    /// compilation options the CUDA runtime sets on an H200 (sm_90: fast math, the fast
+    /// `tanh`, grid constants). Each must transpile and address every tensor through its row
+    /// stride, never as a dense array. With `PINN_DUMP_KERNELS=DIR` the sources are written
+    /// there to be read.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_sources_of_the_kernels_address_rows_through_their_strides() {
+        use cubecl::cuda::{CudaCompilationOptions, CudaCompiler};
+        use cubecl::ir::{DeviceIdentity, FloatKind, HardwareProperties, MemoryDeviceProperties};
+        use cubecl::{Compiler, CubeKernel};
+
+        let mut properties = DeviceProperties::new(
+            Default::default(),
+            MemoryDeviceProperties::new(u64::MAX, 256),
+            HardwareProperties {
+                load_width: 128,
+                vector_register_count: None,
+                plane_size_min: 32,
+                plane_size_max: 32,
+                max_bindings: 32,
+                max_shared_memory_size: 232_448,
+                max_cube_count: (i32::MAX as u32, 65_535, 65_535),
+                max_units_per_cube: 1024,
+                max_cube_dim: (1024, 1024, 64),
+                num_streaming_multiprocessors: Some(132),
+                num_tensor_cores: Some(4),
+                min_tensor_cores_dim: Some(8),
+                num_cpu_cores: None,
+                last_level_cache_size: None,
+                max_vector_size: VectorSize::MAX,
+                cube_mma_reserved_shared_memory: 0,
+            },
+            cubecl::profile::TimingMethod::Device,
+            DeviceIdentity {
+                name: "offline sm_90".to_string(),
+                fingerprint: "offline".to_string(),
+                physical: None,
+            },
+        );
+        cubecl_cpp::register_supported_types(&mut properties);
+        let properties = Arc::new(properties);
+        let mut options = CudaCompilationOptions::default();
+        let features = &mut options.cpp.supports_features;
+        (
+            features.fast_math,
+            features.fast_tanh,
+            features.grid_constants,
+        ) = (true, true, true);
+
+        let tensor = || TensorCompilationArg {
+            meta: TensorMetaCompilationArg { len: (), rank: () },
+            buffer: BufferCompilationArg { inplace: None },
+        };
+        let dump = std::env::var_os("PINN_DUMP_KERNELS").map(std::path::PathBuf::from);
+        let partial = |c: &[usize]| Partial::from_coords(c).expect("valid partial");
+        let sets = [
+            DerivativeSet::values_only(),
+            DerivativeSet::closure_of([partial(&[0, 0]), partial(&[1])]),
+            DerivativeSet::closure_of([partial(&[0, 0, 1]), partial(&[1, 1, 1]), partial(&[2])]),
+        ];
+        for activation in [
+            FusedActivation::Tanh,
+            FusedActivation::Sigmoid,
+            FusedActivation::Sin,
+        ] {
+            for (k, set) in sets.iter().enumerate() {
+                let program = JetActivation::new(activation, set);
+                for pass in [Pass::Forward, Pass::Backward] {
+                    let settings = KernelSettings::new(
+                        *CubeDim::new_1d(256),
+                        ExecutionMode::Checked,
+                        AddressType::U32,
+                    );
+                    let kernel = jet_products_kernel::JetProductsKernel::new(
+                        settings,
+                        properties.clone(),
+                        Arc::new(TargetProperties::default()),
+                        tensor(),
+                        tensor(),
+                        tensor(),
+                        tensor(),
+                        (),
+                        (),
+                        program.unrolled().clone(),
+                        pass,
+                        ElemType::Float(FloatKind::F32),
+                    );
+                    let name = format!("{activation:?}-set{k}-{pass:?}");
+                    let source = CudaCompiler::default()
+                        .compile(kernel.define(), &options)
+                        .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+                        .to_string();
+                    if let Some(dir) = &dump {
+                        std::fs::create_dir_all(dir).expect("dump folder");
+                        std::fs::write(dir.join(format!("{name}.cu")), &source).expect("dump");
+                    }
+                    // Every access goes through a stride read from the tensors' metadata: a
+                    // kernel that indexed `[rows · width]` densely would read none.
+                    assert!(source.contains("__global__"), "{name}: no kernel\n{source}");
+                    assert!(
+                        source.to_lowercase().contains("stride"),
+                        "{name}: no row stride is read\n{source}"
+                    );
+                }
             }
         }
     }
