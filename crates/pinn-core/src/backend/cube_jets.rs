@@ -254,7 +254,7 @@ impl JetLayerOps for CubeBackend {
         program: Arc<JetActivation>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let rule = program.unrolled();
-        let grad_weight = Self::float_matmul(Self::float_transpose(h), grad.clone());
+        let grad_weight = transposed_product(h, grad.clone());
         let grad_h = Self::float_matmul(grad, Self::float_transpose(weight));
         let grad_z = jet_products(Pass::Backward, z, bias, Some(grad_h), rule);
         let grad_bias = value_column_sums(grad_z.clone(), rule.streams);
@@ -292,7 +292,7 @@ impl JetLayerOps for CubeBackend {
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let grad_a = Self::float_matmul(grad.clone(), Self::float_transpose(b));
-        let grad_b = Self::float_matmul(Self::float_transpose(a), grad);
+        let grad_b = transposed_product(a, grad);
         (grad_a, grad_b)
     }
 }
@@ -303,7 +303,57 @@ fn value_column_sums(grad_z: CubeTensor, streams: usize) -> CubeTensor {
     let points = shape[0] / streams;
     let value_rows =
         CubeBackend::float_slice(grad_z, &[Slice::from(0..points), Slice::from(0..shape[1])]);
-    CubeBackend::float_sum_dim(value_rows, 0)
+    column_sums(value_rows)
+}
+
+/// Fewest rows of one block of a split row reduction ([`row_blocks`]).
+const MIN_BLOCK_ROWS: usize = 256;
+
+/// Most blocks of a split row reduction: about one per multiprocessor of a large GPU (an H200
+/// has 132).
+const MAX_BLOCKS: usize = 128;
+
+/// Blocks to split `rows` rows into for a reduction over them: the largest divisor of `rows`
+/// up to [`MAX_BLOCKS`] that leaves at least [`MIN_BLOCK_ROWS`] rows a block (1: no split).
+fn row_blocks(rows: usize) -> usize {
+    (2..=MAX_BLOCKS.min(rows / MIN_BLOCK_ROWS))
+        .rev()
+        .find(|b| rows.is_multiple_of(*b))
+        .unwrap_or(1)
+}
+
+/// `aᵀ · b` for `a: [k, m]` and `b: [k, n]`: a layer's weight gradient, whose inner dimension
+/// `k` is every row of a stacked jet (tens of thousands) while `m` and `n` are layer widths.
+/// As one product its `m × n` result is a tile or two, so one or two thread blocks would walk
+/// all `k` rows; split into [`row_blocks`] blocks it is a batched product of `[blocks, m, n]`
+/// partial products, one block each, summed over the blocks (split-K).
+fn transposed_product(a: CubeTensor, b: CubeTensor) -> CubeTensor {
+    let [k, m] = a.meta.shape().dims::<2>();
+    let n = b.meta.shape().dims::<2>()[1];
+    let blocks = row_blocks(k);
+    if blocks == 1 {
+        return CubeBackend::float_matmul(CubeBackend::float_transpose(a), b);
+    }
+    let split = |t: CubeTensor, cols: usize| {
+        CubeBackend::float_reshape(t, Shape::new([blocks, k / blocks, cols]))
+    };
+    let partial =
+        CubeBackend::float_matmul(CubeBackend::float_swap_dims(split(a, m), 1, 2), split(b, n));
+    CubeBackend::float_reshape(CubeBackend::float_sum_dim(partial, 0), Shape::new([m, n]))
+}
+
+/// Column sums `[1, n]` of `t: [k, n]`, in two stages when `k` is long: per block of rows
+/// ([`row_blocks`]), then over the blocks, instead of one reduction walking all `k` rows for
+/// each of a layer's few columns.
+fn column_sums(t: CubeTensor) -> CubeTensor {
+    let [k, n] = t.meta.shape().dims::<2>();
+    let blocks = row_blocks(k);
+    if blocks == 1 {
+        return CubeBackend::float_sum_dim(t, 0);
+    }
+    let split = CubeBackend::float_reshape(t, Shape::new([blocks, k / blocks, n]));
+    let per_block = CubeBackend::float_sum_dim(split, 1);
+    CubeBackend::float_reshape(CubeBackend::float_sum_dim(per_block, 0), Shape::new([1, n]))
 }
 
 /// The CubeCL kernels against the CPU fused layer: the product and the gradients of `z`,
@@ -424,11 +474,14 @@ mod tests {
             DerivativeSet::closure_of([partial(&[0, 0]), partial(&[1])]),
             DerivativeSet::closure_of([partial(&[0, 0, 1]), partial(&[1, 1, 1]), partial(&[2])]),
         ];
-        let (points, width, next) = (37, 20, 7);
-        for activation in [
-            FusedActivation::Tanh,
-            FusedActivation::Sigmoid,
-            FusedActivation::Sin,
+        // 37 points: the weight gradient and the bias sums in one piece; 1,024 points: split
+        // into row blocks (`row_blocks`).
+        let (width, next) = (20, 7);
+        for (activation, points) in [
+            (FusedActivation::Tanh, 37),
+            (FusedActivation::Sigmoid, 37),
+            (FusedActivation::Sin, 37),
+            (FusedActivation::Tanh, 1024),
         ] {
             for (k, set) in sets.iter().enumerate() {
                 let program = Arc::new(JetActivation::new(activation, set));
@@ -461,10 +514,23 @@ mod tests {
                 ];
                 assert_eq!(on_gpu.len(), names.len());
                 for ((a, b), name) in on_gpu.iter().zip(&on_cpu).zip(names) {
-                    assert_close(a, b, &format!("{activation:?}, set {k}: {name}"));
+                    assert_close(
+                        a,
+                        b,
+                        &format!("{activation:?}, {points} points, set {k}: {name}"),
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_row_reductions_split_into_equal_blocks() {
+        assert_eq!(row_blocks(255), 1, "too few rows to split");
+        assert_eq!(row_blocks(512), 2);
+        assert_eq!(row_blocks(40_400), 101, "largest divisor up to 128");
+        assert_eq!(row_blocks(1 << 20), 128);
+        assert_eq!(row_blocks(65_537), 1, "a prime stays whole");
     }
 
     /// `Σ (u + f[:, ..q] · map − target)²` and the gradients of `u` and `f`.
