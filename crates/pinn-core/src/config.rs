@@ -729,6 +729,14 @@ impl ProblemConfig {
             }
         }
         for (i, name) in d.inputs.iter().enumerate() {
+            for (field, bound) in [("domain.lower", d.lower[i]), ("domain.upper", d.upper[i])] {
+                if !bound.is_finite() {
+                    return Err(invalid(
+                        field,
+                        format!("the bound of `{name}` must be finite, got {bound}"),
+                    ));
+                }
+            }
             if d.lower[i].partial_cmp(&d.upper[i]) != Some(std::cmp::Ordering::Less) {
                 return Err(invalid(
                     "domain",
@@ -748,11 +756,25 @@ impl ProblemConfig {
                 "at least one output is needed".into(),
             ));
         }
+        if self.network.hidden.is_empty() {
+            return Err(invalid(
+                "network.hidden",
+                "at least one hidden layer is needed (without one the network is linear)".into(),
+            ));
+        }
         if self.network.hidden.contains(&0) {
             return Err(invalid(
                 "network.hidden",
                 "layer widths must be positive".into(),
             ));
+        }
+        for (name, value) in &self.constants {
+            if !value.is_finite() {
+                return Err(invalid(
+                    &format!("constants.{name}"),
+                    format!("must be finite, got {value}"),
+                ));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for name in self
@@ -804,15 +826,16 @@ impl ProblemConfig {
             }
         }
         let o = &self.optimizer;
-        if o.lr.is_nan()
-            || o.lr <= 0.0
-            || !(0.0..1.0).contains(&o.beta1)
-            || !(0.0..1.0).contains(&o.beta2)
-        {
+        if !o.lr.is_finite() || o.lr <= 0.0 {
             return Err(invalid(
-                "optimizer",
-                "lr must be > 0 and betas in [0, 1)".into(),
+                "optimizer.lr",
+                format!("must be finite and > 0, got {}", o.lr),
             ));
+        }
+        for (field, beta) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(invalid(field, format!("must be in [0, 1), got {beta}")));
+            }
         }
         if let Some(decay) = &o.decay {
             decay
@@ -969,5 +992,57 @@ residuals = ["f"]
             .expect_err("bogus")
             .to_string();
         assert!(msg.contains("points.c") && msg.contains("bogus"), "{msg}");
+    }
+
+    #[test]
+    fn values_that_would_only_fail_during_training_are_refused_at_load() {
+        let cases = [
+            (
+                "upper = [1.0, 1.0]",
+                "upper = [1.0, inf]",
+                "domain.upper",
+                "`t` must be finite",
+            ),
+            (
+                "lower = [-1.0, 0.0]",
+                "lower = [nan, 0.0]",
+                "domain.lower",
+                "`x` must be finite",
+            ),
+            (
+                "hidden = [4]",
+                "hidden = []",
+                "network.hidden",
+                "at least one hidden layer",
+            ),
+            (
+                "[residuals]",
+                "[constants]\nk = nan\n[residuals]",
+                "constants.k",
+                "finite",
+            ),
+            (
+                "[residuals]",
+                "[optimizer]\nlr = 0.0\n[residuals]",
+                "optimizer.lr",
+                "> 0",
+            ),
+            (
+                "[residuals]",
+                "[optimizer]\nbeta2 = 1.0\n[residuals]",
+                "optimizer.beta2",
+                "[0, 1)",
+            ),
+        ];
+        for (from, to, field, cause) in cases {
+            let text = MINIMAL.replace(from, to);
+            let msg = ProblemConfig::from_toml(&text, Path::new("p.toml"))
+                .expect_err(to)
+                .to_string();
+            assert!(
+                msg.contains("p.toml") && msg.contains(field) && msg.contains(cause),
+                "{to}: {msg}"
+            );
+        }
     }
 }

@@ -79,11 +79,24 @@ pub fn read_npy(path: &Path) -> Result<Array, DataError> {
         npyz::DType::Plain(ts) => ts.to_string(),
         other => format!("{other:?}"),
     };
+    // A short file fails in the read with a bare "failed to fill whole buffer": say what it is.
+    let declared: usize = shape.iter().product();
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let read_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => DataError::Format {
+            path: path.to_path_buf(),
+            detail: format!(
+                "truncated: its header declares {declared} values of type `{type_str}`, but the \
+                 file ends before them ({file_len} bytes in all)"
+            ),
+        },
+        _ => io(e),
+    };
     let data: Vec<f64> = match type_str.as_str() {
-        "<f8" | ">f8" => npy.into_vec::<f64>().map_err(io)?,
+        "<f8" | ">f8" => npy.into_vec::<f64>().map_err(read_err)?,
         "<f4" | ">f4" => npy
             .into_vec::<f32>()
-            .map_err(io)?
+            .map_err(read_err)?
             .into_iter()
             .map(f64::from)
             .collect(),
@@ -237,6 +250,16 @@ mod tests {
         write_npy(&dir.join("t.npy"), &t).expect("write");
         write_npy(&dir.join("u.npy"), &u).expect("write");
         assert_eq!(read_npy(&dir.join("u.npy")).expect("read"), u);
+        // A file cut short names what is missing.
+        let bytes = std::fs::read(dir.join("u.npy")).expect("read back");
+        std::fs::write(dir.join("short.npy"), &bytes[..bytes.len() - 12]).expect("write");
+        let msg = read_npy(&dir.join("short.npy"))
+            .expect_err("truncated")
+            .to_string();
+        assert!(
+            msg.contains("short.npy") && msg.contains("truncated") && msg.contains("6 values"),
+            "{msg}"
+        );
         let names = |v: &[(&str, &str)]| -> Vec<(String, String)> {
             v.iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -168,16 +168,19 @@ impl RunRecord {
 }
 
 fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
-    let context = || format!("cannot set up `{}`", file.display());
+    // The errors of loading and assembly name the file (and field) themselves: the context
+    // says only what was being done, so the path is printed once.
+    let context = "cannot set up the problem";
     // Generate a missing dataset here, with a progress bar, before the problem is built.
-    let config = pinn::core::config::ProblemConfig::load(file).with_context(context)?;
+    let config = pinn::core::config::ProblemConfig::load(file).context(context)?;
     if let Some(generator) = config.dataset.as_ref().and_then(|d| d.generator.as_deref()) {
         let store = DatasetStore::new(&options.datasets);
         if store.verified(generator).is_none() {
-            generate(&store, generator).with_context(context)?;
+            generate(&store, generator)
+                .with_context(|| format!("cannot set up `{}`", file.display()))?;
         }
     }
-    Problem::from_config(config, file, options).with_context(context)
+    Problem::from_config(config, file, options).context(context)
 }
 
 /// Generates one dataset with a progress bar.

@@ -720,8 +720,22 @@ impl Problem {
         };
         let loss_configs = problem.config.loss.clone();
         let mut term_coords = Vec::new();
+        let mut component_names = BTreeMap::new();
         for (i, l) in loss_configs.iter().enumerate() {
             let (term, coords) = problem.build_term(i, l, &sets, &residual_names)?;
+            // Each component is a column of metrics.csv and an entry of report.json.
+            for (name, _) in &term.components {
+                if let Some(first) = component_names.insert(name.clone(), i) {
+                    return Err(invalid(
+                        &format!("loss[{i}].name"),
+                        format!(
+                            "loss component `{name}` is also a component of loss[{first}]; \
+                             give the terms different `name`s"
+                        ),
+                    )
+                    .into());
+                }
+            }
             problem.terms.push(term);
             term_coords.push(coords);
         }

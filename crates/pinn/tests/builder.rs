@@ -63,6 +63,17 @@ fn builder_mistakes_name_the_field() {
         .build()
         .expect_err("no such point set");
     assert!(err.to_string().contains("nowhere"), "{err}");
+
+    // Two terms whose components share a name would share a metrics column.
+    let err = burgers_like(ProblemBuilder::new("twice"))
+        .residual("f", "u_t")
+        .residual_loss("inside", &["f"])
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect_err("the same component twice");
+    let message = err.to_string();
+    assert!(message.contains("loss[1].name"), "{message}");
+    assert!(message.contains("loss[0]"), "{message}");
 }
 
 #[test]
