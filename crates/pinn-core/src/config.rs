@@ -125,6 +125,10 @@ pub struct DatasetConfig {
     pub axes: toml::Table,
     /// `.npy` file stem of each field (`u = "usol"`).
     pub fields: BTreeMap<String, String>,
+    /// Allows input axes that reach outside `[domain]` (refused by default: the network would
+    /// be evaluated outside the box its inputs are scaled from).
+    #[serde(default)]
+    pub outside_domain: bool,
 }
 
 impl DatasetConfig {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use burn::tensor::Tensor;
 use pinn_core::backend::{self, DeviceError, to_vec};
 use pinn_core::config::{
-    ConfigError, IrkMode, LbfgsConfig, LossConfig, ProblemConfig, Reduction, Snapshot, TimeConfig,
-    Transform,
+    ConfigError, DomainConfig, IrkMode, LbfgsConfig, LossConfig, ProblemConfig, Reduction,
+    Snapshot, TimeConfig, Transform,
 };
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
@@ -665,6 +665,11 @@ impl Problem {
             }
         };
 
+        if let Some(data) = &dataset
+            && !config.dataset.as_ref().is_some_and(|d| d.outside_domain)
+        {
+            check_axes_in_domain(data, &config.domain).map_err(|(f, m)| invalid(&f, m))?;
+        }
         let input_axes: Vec<usize> = match &dataset {
             Some(d) => config
                 .domain
@@ -1674,4 +1679,33 @@ mod tests {
             }
         }
     }
+}
+
+/// Every input axis of `data` lies in the domain's box (to a millionth of its width): the
+/// network's inputs are scaled from that box, and data outside it would be fitted where the
+/// network was never meant to be evaluated. Errors name the axis.
+fn check_axes_in_domain(data: &GridData, domain: &DomainConfig) -> Result<(), (String, String)> {
+    for (i, input) in domain.inputs.iter().enumerate() {
+        let Some(axis) = data.axis_names.iter().position(|a| a == input) else {
+            continue;
+        };
+        let (lower, upper) = (domain.lower[i], domain.upper[i]);
+        let slack = 1e-6 * (upper - lower);
+        let (min, max) = data.axes[axis]
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if min < lower - slack || max > upper + slack {
+            return Err((
+                format!("dataset.axes.{input}"),
+                format!(
+                    "the data's `{input}` spans [{min}, {max}], outside the domain's \
+                     [{lower}, {upper}]: widen [domain], or set `outside_domain = true` in \
+                     [dataset] to allow it"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

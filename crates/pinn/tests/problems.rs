@@ -619,3 +619,24 @@ fn mixed_precision_follows_the_f32_loss_curve_to_bf16_accuracy() {
     assert!(amp[29] < 0.8 * amp[0], "amp does not train: {amp:?}");
     std::fs::remove_dir_all(&datasets).ok();
 }
+
+#[test]
+fn a_dataset_reaching_outside_the_domain_is_refused_unless_allowed() {
+    let dir = temp_dir("outside");
+    let text = poisson_problem(&dir, "u_xx + pi^2*sin(pi*x)", 1e-2)
+        .replace("upper = [1.0]", "upper = [0.5]");
+    std::fs::write(dir.join("outside.toml"), &text).expect("write");
+    let e = Problem::from_file(&dir.join("outside.toml"), &options(&dir))
+        .err()
+        .expect("data on [-1, 1] for a domain [-1, 0.5]");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("outside.toml")
+            && msg.contains("dataset.axes.x")
+            && msg.contains("outside_domain"),
+        "{msg}"
+    );
+    let allowed = text.replace("dir = \".\"", "dir = \".\"\noutside_domain = true");
+    problem_from_text(&dir, "allowed.toml", &allowed);
+    std::fs::remove_dir_all(&dir).ok();
+}
