@@ -1578,6 +1578,35 @@ fn add_weighted(total: Option<Tensor<1>>, component: &Tensor<1>, weight: f64) ->
     }
 }
 
+/// Every input axis of `data` lies in the domain's box (to a millionth of its width): the
+/// network's inputs are scaled from that box, and data outside it would be fitted where the
+/// network was never meant to be evaluated. Errors name the axis.
+fn check_axes_in_domain(data: &GridData, domain: &DomainConfig) -> Result<(), (String, String)> {
+    for (i, input) in domain.inputs.iter().enumerate() {
+        let Some(axis) = data.axis_names.iter().position(|a| a == input) else {
+            continue;
+        };
+        let (lower, upper) = (domain.lower[i], domain.upper[i]);
+        let slack = 1e-6 * (upper - lower);
+        let (min, max) = data.axes[axis]
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if min < lower - slack || max > upper + slack {
+            return Err((
+                format!("dataset.axes.{input}"),
+                format!(
+                    "the data's `{input}` spans [{min}, {max}], outside the domain's \
+                     [{lower}, {upper}]: widen [domain], or set `outside_domain = true` in \
+                     [dataset] to allow it"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use pinn_core::backend::to_scalar;
@@ -1679,33 +1708,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Every input axis of `data` lies in the domain's box (to a millionth of its width): the
-/// network's inputs are scaled from that box, and data outside it would be fitted where the
-/// network was never meant to be evaluated. Errors name the axis.
-fn check_axes_in_domain(data: &GridData, domain: &DomainConfig) -> Result<(), (String, String)> {
-    for (i, input) in domain.inputs.iter().enumerate() {
-        let Some(axis) = data.axis_names.iter().position(|a| a == input) else {
-            continue;
-        };
-        let (lower, upper) = (domain.lower[i], domain.upper[i]);
-        let slack = 1e-6 * (upper - lower);
-        let (min, max) = data.axes[axis]
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        if min < lower - slack || max > upper + slack {
-            return Err((
-                format!("dataset.axes.{input}"),
-                format!(
-                    "the data's `{input}` spans [{min}, {max}], outside the domain's \
-                     [{lower}, {upper}]: widen [domain], or set `outside_domain = true` in \
-                     [dataset] to allow it"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
