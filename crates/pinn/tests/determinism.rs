@@ -128,3 +128,106 @@ impl Progress for StopAfter {
         self.seen.get() >= self.at
     }
 }
+
+/// A problem file for the command line: the Burgers-like problem above, smaller.
+const PROBLEM_FILE: &str = r#"
+name = "signal"
+[domain]
+inputs = ["x", "t"]
+lower = [-1.0, 0.0]
+upper = [1.0, 1.0]
+[network]
+hidden = [32, 32]
+outputs = ["u"]
+[residuals]
+f = "u_t + u*u_x - 0.01*u_xx"
+g = "u + sin(pi*x)"
+[points.inside]
+lhs = 4000
+[points.start]
+lhs = 100
+[[loss]]
+points = "inside"
+residuals = ["f"]
+[[loss]]
+points = "start"
+residuals = ["g"]
+[run]
+log_every = 10
+checkpoint_every = 0
+"#;
+
+/// `pinn run` with `args` on the problem file in `dir`, writing to `dir/out`.
+#[cfg(unix)]
+fn pinn_run(dir: &Path, out: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_pinn"));
+    cmd.arg("run")
+        .arg(dir.join("signal.toml"))
+        .arg("--out")
+        .arg(dir.join(out))
+        .args(["--quiet", "--lbfgs", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Ctrl-C as a real signal (SIGINT to the `pinn` process) in the middle of a run, then
+/// `--resume`: the parameters equal those of the run straight through, bit for bit, and the
+/// row written at the signal has its own iteration's loss terms.
+#[cfg(unix)]
+#[test]
+fn an_interrupt_signal_and_resume_give_the_uninterrupted_parameters() {
+    let dir = temp_dir("signal");
+    std::fs::write(dir.join("signal.toml"), PROBLEM_FILE).expect("problem file");
+    let iters = "1500";
+    let straight = pinn_run(&dir, "straight", &["--iters", iters])
+        .status()
+        .expect("pinn runs");
+    assert!(straight.success(), "the straight run failed");
+
+    let mut child = pinn_run(&dir, "split", &["--iters", iters])
+        .spawn()
+        .expect("pinn starts");
+    let metrics = dir.join("split").join("metrics.csv");
+    // Interrupted once it has logged a few rows.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 4 {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no progress in metrics.csv"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let stopped = child.wait().expect("pinn ends");
+    assert!(
+        !stopped.success(),
+        "the run ended before the signal reached it"
+    );
+    let rows = std::fs::read_to_string(&metrics).expect("metrics");
+    let last = rows.lines().last().expect("a row");
+    let fields: Vec<f64> = last
+        .split(',')
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    assert!(
+        (fields[1] - (fields[2] + fields[3])).abs() <= 1e-6 * fields[1],
+        "the row written at the signal mixes iterations: {last}"
+    );
+
+    let resumed = pinn_run(&dir, "split", &["--iters", iters, "--resume"])
+        .status()
+        .expect("pinn runs");
+    assert!(resumed.success(), "the resumed run failed");
+    assert_eq!(
+        params(&dir.join("split")),
+        params(&dir.join("straight")),
+        "interrupted and resumed parameters differ"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
