@@ -80,14 +80,14 @@ pub fn read_npy(path: &Path) -> Result<Array, DataError> {
         other => format!("{other:?}"),
     };
     // A short file fails in the read with a bare "failed to fill whole buffer": say what it is.
-    let declared: usize = shape.iter().product();
-    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let read_err = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => DataError::Format {
             path: path.to_path_buf(),
             detail: format!(
-                "truncated: its header declares {declared} values of type `{type_str}`, but the \
-                 file ends before them ({file_len} bytes in all)"
+                "truncated: its header declares {} values of type `{type_str}`, but the file \
+                 ends before them ({} bytes in all)",
+                shape.iter().product::<usize>(),
+                std::fs::metadata(path).map_or(0, |m| m.len())
             ),
         },
         _ => io(e),

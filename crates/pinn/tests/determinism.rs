@@ -2,10 +2,12 @@
 //! layers split into many parallel tasks (whose partial gradients must be combined in a fixed
 //! order, not in the order work stealing happens to finish them).
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use std::cell::Cell;
+use std::path::Path;
 
+use common::temp_dir;
 use pinn::{Problem, ProblemBuilder, Progress, Silent, TrainError, Trainer};
 
 /// A Burgers-like problem with 12,000 collocation points and three 32-wide layers: each fused
@@ -26,14 +28,25 @@ fn problem() -> Problem {
         .expect("valid problem")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pinn-determinism-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 fn params(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("params.json")).expect("params.json")
+}
+
+/// The last row of `dir/metrics.csv` as numbers (iteration, total, the two loss terms, ...),
+/// checked to hold one iteration's values: with unit weights its terms add up to its total.
+fn last_row_of_one_iteration(dir: &Path) -> Vec<f64> {
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    let last = metrics.lines().last().expect("a row");
+    let fields: Vec<f64> = last
+        .split(',')
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    let (total, terms) = (fields[1], fields[2] + fields[3]);
+    assert!(
+        (total - terms).abs() <= 1e-6 * total,
+        "the last row mixes iterations: {last}"
+    );
+    fields
 }
 
 /// Three worker threads, more than the machine's cores (two in CI): the tasks of a parallel
@@ -82,17 +95,9 @@ fn runs_agree() {
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("not interrupted"),
     }
-    // The row written at the stop has the loss terms of that iteration: they add up to its
-    // total (unit weights).
-    let metrics = std::fs::read_to_string(stopped.join("metrics.csv")).expect("metrics");
-    let last = metrics.lines().last().expect("a row");
-    let fields: Vec<f64> = last
-        .split(',')
-        .map(|f| f.parse().expect("a number"))
-        .collect();
-    assert_eq!(fields[0], 7.0, "{last}");
-    let (total, terms) = (fields[1], fields[2] + fields[3]);
-    assert!((total - terms).abs() <= 1e-6 * total, "{metrics}");
+    // The row written at the stop has the loss terms of that iteration.
+    let row = last_row_of_one_iteration(&stopped);
+    assert_eq!(row[0], 7.0, "{row:?}");
     Trainer::resume(&problem, &stopped)
         .expect("checkpoint")
         .run(12, &stopped, &mut Silent)
@@ -209,16 +214,7 @@ fn an_interrupt_signal_and_resume_give_the_uninterrupted_parameters() {
         !stopped.success(),
         "the run ended before the signal reached it"
     );
-    let rows = std::fs::read_to_string(&metrics).expect("metrics");
-    let last = rows.lines().last().expect("a row");
-    let fields: Vec<f64> = last
-        .split(',')
-        .map(|f| f.parse().expect("a number"))
-        .collect();
-    assert!(
-        (fields[1] - (fields[2] + fields[3])).abs() <= 1e-6 * fields[1],
-        "the row written at the signal mixes iterations: {last}"
-    );
+    last_row_of_one_iteration(&dir.join("split"));
 
     let resumed = pinn_run(&dir, "split", &["--iters", iters, "--resume"])
         .status()
