@@ -186,6 +186,32 @@ pub struct NetworkConfig {
     pub init: Init,
 }
 
+impl NetworkConfig {
+    /// Weights and biases of the network for `inputs` input columns and `outputs` output
+    /// columns (saturating: an absurd width does not overflow).
+    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> usize {
+        let mut fan_in = inputs;
+        let mut total = 0usize;
+        for &width in self.hidden.iter().chain([&outputs]) {
+            total = total.saturating_add(fan_in.saturating_add(1).saturating_mul(width));
+            fan_in = width;
+        }
+        total
+    }
+}
+
+/// Widest hidden layer a problem file may ask for.
+pub const MAX_WIDTH: usize = 1 << 16;
+
+/// Most network parameters a problem file may ask for (1 GiB of `f32` weights).
+pub const MAX_PARAMETERS: usize = 1 << 28;
+
+/// Most Runge-Kutta stages a discrete-time problem may ask for (the papers use up to 500).
+pub const MAX_STAGES: usize = 1000;
+
+/// Most points one point set may hold.
+pub const MAX_POINTS: usize = 100_000_000;
+
 /// How an unknown parameter is represented while training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -647,13 +673,95 @@ pub struct NamedPointSet {
     pub spec: PointSetConfig,
 }
 
+/// A TOML error as a [`ConfigError`]: when the error points at a key or value of the file (a
+/// wrong type, an unknown key or variant, a missing key) it becomes a [`ConfigError::Invalid`]
+/// naming the key's dotted path, with line and column; a syntax error keeps the parser's
+/// message.
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let message = e.message();
+    let field = e.span().and_then(|span| {
+        // An empty span at the start is the whole document (a missing top-level key).
+        let mut field = if span.is_empty() && span.start == 0 {
+            String::new()
+        } else {
+            key_path_at(text, span.clone())?
+        };
+        // "missing field `x`" points at the table that lacks it: name the key itself.
+        if let Some(missing) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(missing);
+        }
+        (!field.is_empty()).then_some((field, span.start))
+    });
+    match field {
+        Some((field, at)) => {
+            let line = text[..at].matches('\n').count() + 1;
+            let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                message: format!("{message} (line {line}, column {column})"),
+            }
+        }
+        None => ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    }
+}
+
+/// The dotted path (`loss[1].weight`) of the innermost key whose key or value (for a table
+/// given by a header, the header) covers `span` of a TOML document; `None` if the text does
+/// not parse or no key covers it.
+fn key_path_at(text: &str, span: std::ops::Range<usize>) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    let covers = |outer: std::ops::Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    // Header tables' bodies lie outside their value spans: search every child, deepest first.
+    fn find(
+        value: &DeValue<'_>,
+        covers: &dyn Fn(std::ops::Range<usize>) -> bool,
+    ) -> Option<Vec<String>> {
+        let found = |segment: String, child: &DeValue<'_>, own: bool| {
+            find(child, covers)
+                .map(|mut below| {
+                    below.insert(0, segment.clone());
+                    below
+                })
+                .or_else(|| own.then(|| vec![segment]))
+        };
+        match value {
+            DeValue::Table(table) => table.iter().find_map(|(key, child)| {
+                let own = covers(key.span()) || covers(child.span());
+                found(key.get_ref().to_string(), child.get_ref(), own)
+            }),
+            DeValue::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| found(format!("[{i}]"), item.get_ref(), covers(item.span()))),
+            _ => None,
+        }
+    }
+    let root = DeTable::parse(text).ok()?;
+    let segments = find(&DeValue::Table(root.into_inner()), &covers)?;
+    let mut path = String::new();
+    for segment in segments {
+        if !path.is_empty() && !segment.starts_with('[') {
+            path.push('.');
+        }
+        path.push_str(&segment);
+    }
+    Some(path)
+}
+
 impl ProblemConfig {
     /// Parses a problem from TOML text; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let cfg: ProblemConfig = toml::from_str(text).map_err(|e| ConfigError::Toml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let cfg: ProblemConfig = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         cfg.finish(path)
     }
 
@@ -766,10 +874,29 @@ impl ProblemConfig {
                 "at least one hidden layer is needed (without one the network is linear)".into(),
             ));
         }
-        if self.network.hidden.contains(&0) {
+        if let Some(&width) = self
+            .network
+            .hidden
+            .iter()
+            .find(|&&w| w == 0 || w > MAX_WIDTH)
+        {
             return Err(invalid(
                 "network.hidden",
-                "layer widths must be positive".into(),
+                format!("layer widths must be between 1 and {MAX_WIDTH}, got {width}"),
+            ));
+        }
+        // A discrete-time network has a column per stage, and one more in a forward model.
+        let output_columns = match &self.time {
+            Some(t) => t.stages.unwrap_or(1).min(MAX_STAGES) + 1,
+            None => self.network.outputs.len(),
+        };
+        let parameters = self.network.parameter_count(d.inputs.len(), output_columns);
+        if parameters > MAX_PARAMETERS {
+            return Err(invalid(
+                "network.hidden",
+                format!(
+                    "the network would have {parameters} parameters (at most {MAX_PARAMETERS})"
+                ),
             ));
         }
         for (name, value) in &self.constants {
@@ -778,6 +905,16 @@ impl ProblemConfig {
                     &format!("constants.{name}"),
                     format!("must be finite, got {value}"),
                 ));
+            }
+        }
+        for (name, u) in &self.unknowns {
+            for (key, value) in [("init", Some(u.init)), ("truth", u.truth)] {
+                if let Some(v) = value.filter(|v| !v.is_finite()) {
+                    return Err(invalid(
+                        &format!("unknowns.{name}.{key}"),
+                        format!("must be finite, got {v}"),
+                    ));
+                }
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -822,6 +959,12 @@ impl ProblemConfig {
                     ));
                 }
             }
+            if let Some(v) = l.fit_value.filter(|v| !v.is_finite()) {
+                return Err(invalid(
+                    &format!("loss[{i}].fit_value"),
+                    format!("must be finite, got {v}"),
+                ));
+            }
             if !l.weight.is_finite() || l.weight < 0.0 {
                 return Err(invalid(
                     &format!("loss[{i}].weight"),
@@ -830,10 +973,19 @@ impl ProblemConfig {
             }
         }
         let o = &self.optimizer;
-        if !o.lr.is_finite() || o.lr <= 0.0 {
+        if !(o.lr > 0.0 && o.lr <= 1.0) {
             return Err(invalid(
                 "optimizer.lr",
-                format!("must be finite and > 0, got {}", o.lr),
+                format!(
+                    "must be in (0, 1], got {} (Adam moves every parameter by up to about lr per step)",
+                    o.lr
+                ),
+            ));
+        }
+        if !(o.epsilon.is_finite() && o.epsilon > 0.0) {
+            return Err(invalid(
+                "optimizer.epsilon",
+                format!("must be finite and > 0, got {}", o.epsilon),
             ));
         }
         for (field, beta) in [("optimizer.beta1", o.beta1), ("optimizer.beta2", o.beta2)] {
@@ -859,8 +1011,11 @@ impl ProblemConfig {
                     "a discrete-time network has one output (its columns are the stages)".into(),
                 ));
             }
-            if t.stages == Some(0) {
-                return Err(invalid("time.stages", "must be at least 1".into()));
+            if let Some(q) = t.stages.filter(|&q| q == 0 || q > MAX_STAGES) {
+                return Err(invalid(
+                    "time.stages",
+                    format!("must be between 1 and {MAX_STAGES}, got {q}"),
+                ));
             }
         }
         if self.run.log_every == 0 {
@@ -1029,7 +1184,43 @@ residuals = ["f"]
                 "[residuals]",
                 "[optimizer]\nlr = 0.0\n[residuals]",
                 "optimizer.lr",
-                "> 0",
+                "(0, 1]",
+            ),
+            (
+                "[residuals]",
+                "[optimizer]\nlr = 1e300\n[residuals]",
+                "optimizer.lr",
+                "(0, 1]",
+            ),
+            (
+                "[residuals]",
+                "[optimizer]\nepsilon = nan\n[residuals]",
+                "optimizer.epsilon",
+                "finite and > 0",
+            ),
+            (
+                "[residuals]",
+                "[unknowns]\nk = { init = inf }\n[residuals]",
+                "unknowns.k.init",
+                "finite",
+            ),
+            (
+                "hidden = [4]",
+                "hidden = [4, 9223372036854775807]",
+                "network.hidden",
+                "between 1 and 65536",
+            ),
+            (
+                "hidden = [4]",
+                "hidden = [60000, 60000, 60000]",
+                "network.hidden",
+                "parameters (at most",
+            ),
+            (
+                "hidden = [4]",
+                "hidden = [4, \"wide\"]",
+                "network.hidden[1]",
+                "invalid type: string",
             ),
             (
                 "[residuals]",

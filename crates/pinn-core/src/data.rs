@@ -47,6 +47,18 @@ pub enum DataError {
     },
 }
 
+/// A dataset file that failed to load, with the dataset entry that names it (`axes.x`,
+/// `fields.u`), so that a problem file's error can point at its key.
+#[derive(Debug, Error)]
+#[error("{entry}: {source}")]
+pub struct GridError {
+    /// The entry under `[dataset]`: `axes.<axis>` or `fields.<field>`.
+    pub entry: String,
+    /// What went wrong with its file.
+    #[source]
+    pub source: DataError,
+}
+
 /// A dense float64 array with its shape (C order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
@@ -147,37 +159,46 @@ pub struct GridData {
 }
 
 impl GridData {
-    /// Loads axes and fields from `.npy` files in `dir` (`<stem>.npy`), checking shapes.
+    /// Loads axes and fields from `.npy` files in `dir` (`<stem>.npy`), checking shapes; an
+    /// error names the axis or field entry whose file failed.
     pub fn load(
         dir: &Path,
         axes: &[(String, String)],
         fields: &[(String, String)],
-    ) -> Result<Self, DataError> {
+    ) -> Result<Self, GridError> {
         let mut axis_values = Vec::new();
-        for (_, stem) in axes {
+        for (name, stem) in axes {
+            let failed = |source| GridError {
+                entry: format!("axes.{name}"),
+                source,
+            };
             let path = dir.join(format!("{stem}.npy"));
-            let a = read_npy(&path)?;
+            let a = read_npy(&path).map_err(failed)?;
             let n = a.data.len();
             if a.shape.iter().filter(|&&d| d > 1).count() > 1 {
-                return Err(DataError::Shape {
+                return Err(failed(DataError::Shape {
                     path,
                     expected: vec![n],
                     found: a.shape,
-                });
+                }));
             }
             axis_values.push(a.data);
         }
         let expected: Vec<usize> = axis_values.iter().map(Vec::len).collect();
         let mut out = BTreeMap::new();
         for (name, stem) in fields {
+            let failed = |source| GridError {
+                entry: format!("fields.{name}"),
+                source,
+            };
             let path = dir.join(format!("{stem}.npy"));
-            let a = read_npy(&path)?;
+            let a = read_npy(&path).map_err(failed)?;
             if a.shape != expected {
-                return Err(DataError::Shape {
+                return Err(failed(DataError::Shape {
                     path,
                     expected,
                     found: a.shape,
-                });
+                }));
             }
             out.insert(name.clone(), a.data);
         }
@@ -284,7 +305,10 @@ mod tests {
         .expect_err("shape mismatch");
         let msg = e.to_string();
         assert!(
-            msg.contains("u.npy") && msg.contains("[3, 2]") && msg.contains("[2, 3]"),
+            msg.contains("fields.u")
+                && msg.contains("u.npy")
+                && msg.contains("[3, 2]")
+                && msg.contains("[2, 3]"),
             "{msg}"
         );
         let e = read_npy(&dir.join("missing.npy")).expect_err("missing");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use burn::tensor::Tensor;
 use pinn_core::backend::{self, DeviceError, to_vec};
 use pinn_core::config::{
-    ConfigError, DomainConfig, IrkMode, LbfgsConfig, LossConfig, ProblemConfig, Reduction,
-    Snapshot, TimeConfig, Transform,
+    ConfigError, DomainConfig, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS, ProblemConfig,
+    Reduction, Snapshot, TimeConfig, Transform,
 };
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
@@ -661,7 +661,9 @@ impl Problem {
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                Some(GridData::load(&dir, &axes, &fields)?)
+                let grid = GridData::load(&dir, &axes, &fields)
+                    .map_err(|e| invalid(&format!("dataset.{}", e.entry), e.source.to_string()))?;
+                Some(grid)
             }
         };
 
@@ -877,7 +879,11 @@ impl Problem {
                 })?;
             let reqs = self.residuals[r]
                 .requirements(&DerivativeSet::values_only())
-                .map_err(|e| invalid("residuals", e.to_string()))?;
+                .map_err(|e| invalid("residuals", format!("residual `{name}`: {e}")))?;
+            // Planned on its own first, so that an unsupported derivative order reached
+            // through derived outputs is reported against the residual that reads it.
+            self.plan(reqs.clone())
+                .map_err(|m| invalid("residuals", format!("residual `{name}`: {m}")))?;
             needs.extend(reqs);
             components.push((label(name), Component::Residual(r)));
         }
@@ -1030,9 +1036,21 @@ impl Problem {
                 continue;
             };
             let target = DerivativeSet::closure_of(partials.iter().copied());
-            let reqs = self.derived[d]
-                .requirements(&target)
-                .map_err(|e| e.to_string())?;
+            let reqs = self.derived[d].requirements(&target).map_err(|e| {
+                // Name the derived output and the highest derivative of it that is read, not
+                // only the expression text the jet engine stumbled on.
+                let name = &self.symbols.derived[d];
+                let inputs = &self.config.domain.inputs;
+                let highest = partials
+                    .iter()
+                    .max_by_key(|p| p.order())
+                    .map(|p| p.display_with(inputs).to_string())
+                    .unwrap_or_default();
+                format!(
+                    "derived output `{name}` = `{}` is read as `{name}_{highest}`, which {}",
+                    self.derived[d], e.message
+                )
+            })?;
             for (f, p) in reqs {
                 need.entry(f).or_default().insert(p);
             }
@@ -1089,6 +1107,16 @@ impl Problem {
         self.terms
             .iter()
             .flat_map(|t| t.components.iter().map(|(n, _)| n.clone()))
+            .collect()
+    }
+
+    /// For each component (in the order of [`Problem::component_names`]), the index of the
+    /// `[[loss]]` entry it comes from.
+    pub fn component_loss_entries(&self) -> Vec<usize> {
+        self.terms
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| std::iter::repeat_n(i, t.components.len()))
             .collect()
     }
 
@@ -1492,6 +1520,12 @@ fn build_point_sets(
                 values: Some(values),
             }
         } else if let Some(n) = spec.lhs {
+            if n > MAX_POINTS {
+                return Err(invalid(format!(
+                    "`lhs = {n}` exceeds the {MAX_POINTS} points a set may hold"
+                ))
+                .into());
+            }
             let pts = latin_hypercube(rng, n, &config.domain.lower, &config.domain.upper);
             PointSet {
                 coords: pts.into_iter().flatten().collect(),
@@ -1548,6 +1582,11 @@ fn build_point_sets(
             };
         }
         if let Some(level) = spec.noise {
+            if !(level.is_finite() && level >= 0.0) {
+                return Err(
+                    invalid(format!("`noise` must be finite and >= 0, got {level}")).into(),
+                );
+            }
             let Some(values) = set.values.as_mut() else {
                 return Err(invalid("`noise` needs data values (grid points)".into()).into());
             };

@@ -19,11 +19,14 @@ use crate::problem::{Evaluation, Problem};
 pub enum TrainError {
     /// The loss became NaN or infinite.
     #[error(
-        "training diverged at iteration {iteration}: loss term `{term}` is {value} (metrics, and the parameters after iteration {kept}, are kept in `{out}`)"
+        "training diverged at iteration {iteration}: loss term `{term}` (field `{entry}`) is {value}{}; metrics, and the parameters after iteration {kept}, are kept in `{out}`",
+        if *iteration == 1 { " at the initial parameters: check the constants, unknowns' `init` and targets it reads" } else { "" }
     )]
     NonFinite {
         /// Iteration (1-based) whose loss was not finite.
         iteration: usize,
+        /// The `[[loss]]` entry the term comes from (`loss[2]`).
+        entry: String,
         /// Iteration after which the saved parameters were taken (the one before, or with graph
         /// replay the last logged one).
         kept: usize,
@@ -642,16 +645,19 @@ impl<'a> Trainer<'a> {
                 metrics.row(it, total, &last_components, self.unknown_values())?;
             }
             if !finite {
-                let (term, value) = names
+                let entries = self.problem.component_loss_entries();
+                let (term, entry, value) = names
                     .iter()
+                    .zip(&entries)
                     .zip(&last_components)
                     .find(|(_, v)| !v.is_finite())
-                    .map(|(n, v)| (n.clone(), *v))
-                    .unwrap_or_else(|| ("total".into(), total));
+                    .map(|((n, e), v)| (n.clone(), format!("loss[{e}]"), *v))
+                    .unwrap_or_else(|| ("total".into(), "loss".into(), total));
                 save_parameters(self.problem, &self.params, &params_path)?;
                 progress.finish();
                 return Err(TrainError::NonFinite {
                     iteration: it,
+                    entry,
                     kept,
                     term,
                     value,

@@ -108,7 +108,10 @@ fn divergence_stops_with_iteration_and_term() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("iteration 1") && msg.contains("inside:f"),
+        msg.contains("iteration 1")
+            && msg.contains("inside:f")
+            && msg.contains("field `loss[1]`")
+            && msg.contains("at the initial parameters"),
         "{msg}"
     );
     assert!(out.join("metrics.csv").exists() && out.join("params.json").exists());
@@ -638,5 +641,27 @@ fn a_dataset_reaching_outside_the_domain_is_refused_unless_allowed() {
     );
     let allowed = text.replace("dir = \".\"", "dir = \".\"\noutside_domain = true");
     problem_from_text(&dir, "allowed.toml", &allowed);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_derivative_too_high_through_a_derived_output_names_the_residual_and_the_output() {
+    let dir = temp_dir("order5");
+    let text = poisson_problem(&dir, "w_xxx", 1e-2)
+        .replace("[residuals]", "[derived]\nw = \"u_xx\"\n[residuals]");
+    std::fs::write(dir.join("order5.toml"), &text).expect("write");
+    let Err(e) = Problem::from_file(&dir.join("order5.toml"), &options(&dir)) else {
+        panic!("a fifth derivative of u was accepted");
+    };
+    let msg = e.to_string();
+    for part in [
+        "loss[1].residuals",
+        "residual `f`",
+        "derived output `w` = `u_xx`",
+        "`w_xxx`",
+        "order 5",
+    ] {
+        assert!(msg.contains(part), "`{part}` missing from: {msg}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
