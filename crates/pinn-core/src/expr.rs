@@ -513,6 +513,37 @@ impl Expression {
         })
     }
 
+    /// Compiles an expression of the inputs and constants alone (a fit target, an exact
+    /// solution): fields and unknowns are unknown symbols there.
+    pub fn compile_pointwise(
+        text: &str,
+        inputs: &[String],
+        constants: &BTreeMap<String, f64>,
+    ) -> Result<Self, ExprError> {
+        let symbols = Symbols {
+            inputs: inputs.to_vec(),
+            constants: constants.clone(),
+            ..Default::default()
+        };
+        Self::compile(text, &symbols)
+    }
+
+    /// The value at one point (its inputs in order); `None` if the expression reads a field or
+    /// an unknown.
+    pub fn value_at(&self, point: &[f64]) -> Option<f64> {
+        fn value(node: &Node, point: &[f64]) -> Option<f64> {
+            Some(match node {
+                Node::Const(v) => *v,
+                Node::Input(i) => *point.get(*i)?,
+                Node::Neg(a) => -value(a, point)?,
+                Node::Call(f, a) => f.apply_f64(value(a, point)?),
+                Node::Bin(op, a, b) => fold(*op, value(a, point)?, value(b, point)?),
+                Node::Field(..) | Node::Unknown(_) => return None,
+            })
+        }
+        value(&self.root, point)
+    }
+
     /// The source text.
     pub fn text(&self) -> &str {
         &self.text

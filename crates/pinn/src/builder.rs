@@ -171,6 +171,28 @@ impl ProblemBuilder {
         self.set("points", name, Value::Table(t))
     }
 
+    /// `count` Latin-hypercube points on faces of the domain: each `(input, values)` pair puts
+    /// faces at those values of the input (`("x", &[0.0, 1.0])` is both ends), and the count
+    /// is shared among the faces by area (`[points.<name>] on = {...}` in a file).
+    pub fn points_on(self, name: &str, faces: &[(&str, &[f64])], count: usize) -> Self {
+        let on: Table = faces
+            .iter()
+            .map(|(input, values)| (input.to_string(), floats(values)))
+            .collect();
+        let mut t = Table::new();
+        t.insert("on".into(), Value::Table(on));
+        t.insert("lhs".into(), Value::Integer(count as i64));
+        self.set("points", name, Value::Table(t))
+    }
+
+    /// An even grid of the domain with `counts[d]` points along input `d` (both ends included).
+    pub fn points_even_grid(self, name: &str, counts: &[usize]) -> Self {
+        let counts = counts.iter().map(|&n| Value::Integer(n as i64)).collect();
+        let mut t = Table::new();
+        t.insert("grid".into(), Value::Array(counts));
+        self.set("points", name, Value::Table(t))
+    }
+
     /// Keeps a random subset of `count` points of a point set defined before.
     pub fn sample(mut self, name: &str, count: usize) -> Self {
         if let Some(Value::Table(t)) = self.section("points").get_mut(name) {
@@ -203,6 +225,19 @@ impl ProblemBuilder {
             ("points", Value::String(points.into())),
             ("fit", strings(&[field])),
             ("fit_value", Value::Float(value)),
+        ])
+    }
+
+    /// A mean-squared misfit of each quantity (a field or a derivative such as `u_t`) against
+    /// its target, an expression of the inputs and constants (`fit = { u = "sin(pi*x)" }`).
+    pub fn fit_targets(self, points: &str, targets: &[(&str, &str)]) -> Self {
+        let table: Table = targets
+            .iter()
+            .map(|(quantity, target)| (quantity.to_string(), Value::String(target.to_string())))
+            .collect();
+        self.loss(vec![
+            ("points", Value::String(points.into())),
+            ("fit", Value::Table(table)),
         ])
     }
 
@@ -241,6 +276,32 @@ impl ProblemBuilder {
     /// Fields whose relative L2 error against the data is reported.
     pub fn evaluate(self, fields: &[&str]) -> Self {
         self.set("evaluate", "fields", strings(fields))
+    }
+
+    /// An exact solution of `field` (an expression of the inputs and constants), evaluated on
+    /// an even grid of the domain as the reference of the reported error (`[evaluate] exact`).
+    pub fn exact(mut self, field: &str, expression: &str) -> Self {
+        let exact = self
+            .section("evaluate")
+            .entry("exact")
+            .or_insert_with(|| Value::Table(Table::new()));
+        if let Value::Table(t) = exact {
+            t.insert(field.into(), Value::String(expression.into()));
+        }
+        self
+    }
+
+    /// Points per input of the exact solutions' grid (`[evaluate] grid`).
+    pub fn exact_grid(self, counts: &[usize]) -> Self {
+        let counts = counts.iter().map(|&n| Value::Integer(n as i64)).collect();
+        self.set("evaluate", "grid", Value::Array(counts))
+    }
+
+    /// Loss weights balanced from the terms' gradient norms every `every` Adam iterations
+    /// (`[loss_balance] kind = "grad_norm"`).
+    pub fn loss_balance(self, every: usize) -> Self {
+        self.set("loss_balance", "kind", Value::String("grad_norm".into()))
+            .set("loss_balance", "every", Value::Integer(every as i64))
     }
 
     /// Computes in f64 instead of f32.

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod allocator;
+pub mod balance;
 pub mod builder;
 pub mod lbfgs;
 pub mod optim;

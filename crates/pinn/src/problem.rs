@@ -8,12 +8,14 @@ use std::sync::Arc;
 use burn::tensor::Tensor;
 use pinn_core::backend::{self, DeviceError, to_vec};
 use pinn_core::config::{
-    ConfigError, DomainConfig, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS, ProblemConfig,
-    Reduction, Snapshot, TimeConfig, Transform,
+    ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
+    PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform,
 };
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
-use pinn_core::sampling::{SeededRng, choose, latin_hypercube, rng_from_seed, standard_normal};
+use pinn_core::sampling::{
+    Face, Layout, SeededRng, choose, lay_out, rng_from_seed, standard_normal,
+};
 use pinn_core::{
     DerivativeSet, DeviceKind, Jet, JetNetwork, Mode, Partial, Precision, TensorContext,
 };
@@ -216,10 +218,19 @@ impl Target {
     }
 }
 
+/// What a fit component compares with its target.
+#[derive(Clone, Debug)]
+enum Fitted {
+    /// A field's value.
+    Field(FieldId),
+    /// An expression of fields, e.g. a derivative (`u_t`).
+    Expression(Box<Expression>),
+}
+
 #[derive(Clone, Debug)]
 enum Component {
     Fit {
-        field: FieldId,
+        quantity: Fitted,
         target: Target,
     },
     Residual(usize),
@@ -297,6 +308,8 @@ pub struct Problem {
     terms: Vec<LossTerm>,
     passes: Vec<ForwardPass>,
     dataset: Option<GridData>,
+    /// The exact solutions of `evaluate.exact` on their even grid.
+    exact: Option<GridData>,
     evaluated: Vec<(String, FieldId)>,
     /// Grid points of the evaluation (`evaluate.at`), all when `None`.
     evaluation_points: Option<Vec<usize>>,
@@ -717,6 +730,7 @@ impl Problem {
             terms: Vec::new(),
             passes: Vec::new(),
             dataset,
+            exact: None,
             evaluated: Vec::new(),
             evaluation_points: None,
             initial: Vec::new(),
@@ -748,31 +762,46 @@ impl Problem {
         }
         let stack = problem.ctx.kind().launches_kernels();
         problem.share_forward_passes(&term_coords, stack);
-        for name in problem.config.evaluate.fields.clone() {
+        let exact = &problem.config.evaluate.exact;
+        if !exact.is_empty() {
+            let grid = exact_grid(&problem.config).map_err(|(f, m)| invalid(&f, m))?;
+            problem.exact = Some(grid);
+        }
+        let mut evaluated = problem.config.evaluate.fields.clone();
+        for name in exact.keys() {
+            if !evaluated.contains(name) {
+                evaluated.push(name.clone());
+            }
+        }
+        for name in evaluated {
+            let key = if exact.contains_key(&name) {
+                format!("evaluate.exact.{name}")
+            } else {
+                "evaluate.fields".to_string()
+            };
             let field = problem.field_id(&name).ok_or_else(|| {
-                invalid(
-                    "evaluate.fields",
-                    format!("`{name}` is not an output or derived output"),
-                )
+                invalid(&key, format!("`{name}` is not an output or derived output"))
             })?;
             let has = problem
-                .dataset
-                .as_ref()
+                .reference()
                 .is_some_and(|d| d.fields.contains_key(&name));
             if !has {
-                return Err(invalid(
-                    "evaluate.fields",
-                    format!("the dataset has no field `{name}` to compare with"),
-                )
-                .into());
+                let what = if problem.exact.is_some() {
+                    format!("`evaluate.exact` gives no solution for `{name}`")
+                } else {
+                    format!("the dataset has no field `{name}` to compare with")
+                };
+                return Err(invalid(&key, what).into());
             }
             problem.evaluated.push((name, field));
         }
         if !problem.config.evaluate.at.is_empty() {
-            let data = problem
-                .dataset
-                .as_ref()
-                .ok_or_else(|| invalid("evaluate.at", "needs a [dataset]".to_string()))?;
+            let data = problem.reference().ok_or_else(|| {
+                invalid(
+                    "evaluate.at",
+                    "needs a [dataset] or `evaluate.exact`".to_string(),
+                )
+            })?;
             let flat = grid_slice(data, &problem.config.evaluate.at)
                 .map_err(|m| invalid("evaluate.at", m))?;
             problem.evaluation_points = Some(flat);
@@ -783,6 +812,12 @@ impl Problem {
         }
         problem.initial = initial;
         Ok(problem)
+    }
+
+    /// The grid the evaluated fields are compared on: the exact solutions' grid if
+    /// `evaluate.exact` is given, else the dataset.
+    fn reference(&self) -> Option<&GridData> {
+        self.exact.as_ref().or(self.dataset.as_ref())
     }
 
     fn field_id(&self, name: &str) -> Option<FieldId> {
@@ -835,34 +870,83 @@ impl Problem {
         let dims = self.config.domain.inputs.len();
         let mut components = Vec::new();
         let mut needs: Vec<(FieldId, Partial)> = Vec::new();
-        for name in &l.fit {
-            let field = self.field_id(name).ok_or_else(|| {
-                invalid(
-                    "fit",
-                    format!("`{name}` is not an output or derived output"),
-                )
-            })?;
-            let target = match l.fit_value {
-                Some(v) => Target::Constant(v),
-                None => {
-                    let values = set
-                        .values
-                        .as_ref()
-                        .and_then(|v| v.get(name))
-                        .ok_or_else(|| {
-                            invalid(
-                                "fit",
-                                format!(
-                                    "point set `{}` carries no data for `{name}` (only dataset grid points do; or set `fit_value`)",
+        for fit in l.fit.iter() {
+            let name = &fit.quantity;
+            let in_fit = |message: String| match fit.target {
+                FitTarget::Data => invalid("fit", message),
+                _ => invalid(&format!("fit.{name}"), message),
+            };
+            let target = match &fit.target {
+                FitTarget::Data => match l.fit_value {
+                    Some(v) => Target::Constant(v),
+                    None => {
+                        let values = set
+                            .values
+                            .as_ref()
+                            .and_then(|v| v.get(name))
+                            .ok_or_else(|| {
+                                in_fit(format!(
+                                    "point set `{}` carries no data for `{name}` (only dataset grid points do; or set `fit_value`, or give a target: `fit = {{ {name} = \"sin(pi*x)\" }}`)",
                                     l.points
-                                ),
-                            )
-                        })?;
-                    Target::Data(Box::new(self.ctx.matrix(values, set.rows, 1)))
+                                ))
+                            })?;
+                        Target::Data(Box::new(self.ctx.matrix(values, set.rows, 1)))
+                    }
+                },
+                FitTarget::Value(v) => Target::Constant(*v),
+                FitTarget::Expression(text) => {
+                    let e = Expression::compile_pointwise(
+                        text,
+                        &self.config.domain.inputs,
+                        &self.config.constants,
+                    )
+                    .map_err(|e| in_fit(e.to_string()))?;
+                    let values = set
+                        .coords
+                        .chunks(dims)
+                        .map(|point| e.value_at(point))
+                        .collect::<Option<Vec<f64>>>()
+                        .ok_or_else(|| in_fit("reads more than inputs and constants".into()))?;
+                    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                        return Err(in_fit(format!(
+                            "`{text}` is {} at the point {:?} of `{}`",
+                            values[i],
+                            &set.coords[i * dims..(i + 1) * dims],
+                            l.points
+                        ))
+                        .into());
+                    }
+                    Target::Data(Box::new(self.ctx.matrix(&values, set.rows, 1)))
                 }
             };
-            needs.push((field, Partial::VALUE));
-            components.push((label(name), Component::Fit { field, target }));
+            let quantity = match (self.field_id(name), &fit.target) {
+                (Some(field), _) => {
+                    needs.push((field, Partial::VALUE));
+                    Fitted::Field(field)
+                }
+                (None, FitTarget::Data) => {
+                    return Err(
+                        in_fit(format!("`{name}` is not an output or derived output")).into(),
+                    );
+                }
+                (None, _) => {
+                    // A derivative of a field (`u_t`), or any expression of fields.
+                    let e = Expression::compile(name, &self.symbols)
+                        .map_err(|e| in_fit(e.to_string()))?;
+                    if e.field_symbols().is_empty() {
+                        return Err(
+                            in_fit(format!("`{name}` reads no output or derived output")).into(),
+                        );
+                    }
+                    let reqs = e
+                        .requirements(&DerivativeSet::values_only())
+                        .map_err(|e| in_fit(e.to_string()))?;
+                    self.plan(reqs.clone()).map_err(in_fit)?;
+                    needs.extend(reqs);
+                    Fitted::Expression(Box::new(e))
+                }
+            };
+            components.push((label(name), Component::Fit { quantity, target }));
         }
         for name in &l.residuals {
             let r = residual_names
@@ -957,8 +1041,12 @@ impl Problem {
             };
             // The fit component built above becomes the Runge-Kutta map of that field.
             let (name, fit) = components.remove(0);
-            let Component::Fit { field, target } = fit else {
-                unreachable!("validated: an irk term has exactly one fit field")
+            let Component::Fit {
+                quantity: Fitted::Field(field),
+                target,
+            } = fit
+            else {
+                unreachable!("validated: an irk term fits exactly one field to data")
             };
             let target = match target {
                 Target::Data(t) => t,
@@ -1110,6 +1198,15 @@ impl Problem {
             .collect()
     }
 
+    /// The problem file's weight of each component (its term's `weight`), in the order of
+    /// [`Problem::component_names`].
+    pub fn component_weights(&self) -> Vec<f64> {
+        self.terms
+            .iter()
+            .flat_map(|t| std::iter::repeat_n(t.weight, t.components.len()))
+            .collect()
+    }
+
     /// For each component (in the order of [`Problem::component_names`]), the index of the
     /// `[[loss]]` entry it comes from.
     pub fn component_loss_entries(&self) -> Vec<usize> {
@@ -1213,9 +1310,14 @@ impl Problem {
             let env = self.environment(jet, &term.inputs, &unknowns, &term.plan);
             for (_, c) in &term.components {
                 let diff = match c {
-                    Component::Fit { field, target } => {
-                        target.misfit(env.field(*field, Partial::VALUE, &values).into_value())
-                    }
+                    Component::Fit { quantity, target } => target.misfit(match quantity {
+                        Fitted::Field(field) => {
+                            env.field(*field, Partial::VALUE, &values).into_value()
+                        }
+                        Fitted::Expression(e) => {
+                            jet_value(e.eval(&env, &values), env.outputs[0].value())
+                        }
+                    }),
                     Component::Residual(r) => {
                         self.residuals[*r].value(&env, &values, env.outputs[0].value())
                     }
@@ -1340,7 +1442,7 @@ impl Problem {
         &self,
         params: &[Tensor<2>],
     ) -> Option<(&GridData, Vec<usize>, Vec<(String, Vec<f64>, Vec<f64>)>)> {
-        let data = self.dataset.as_ref()?;
+        let data = self.reference()?;
         if self.evaluated.is_empty() {
             return None;
         }
@@ -1483,20 +1585,74 @@ fn build_point_sets(
         let sources = [
             spec.grid.is_some(),
             spec.lhs.is_some(),
+            spec.uniform.is_some(),
             spec.from.is_some(),
             spec.union.is_some(),
         ];
         if sources.iter().filter(|&&s| s).count() != 1 {
-            return Err(
-                invalid("needs exactly one of `grid`, `lhs`, `from`, `union`".into()).into(),
-            );
+            return Err(invalid(
+                "needs exactly one of `grid`, `lhs`, `uniform`, `from`, `union`".into(),
+            )
+            .into());
+        }
+        let layout = match (&spec.grid, spec.lhs, spec.uniform) {
+            (Some(GridSpec::Counts(counts)), _, _) => {
+                if counts.len() != dims {
+                    return Err(invalid(format!(
+                        "`grid` needs a point count for each of the {dims} inputs, got {counts:?}"
+                    ))
+                    .into());
+                }
+                let total = counts.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+                if total.is_none_or(|n| n > MAX_POINTS) {
+                    return Err(invalid(format!(
+                        "`grid = {counts:?}` exceeds the {MAX_POINTS} points a set may hold"
+                    ))
+                    .into());
+                }
+                Some(Layout::Grid(counts.clone()))
+            }
+            (_, Some(n), _) | (_, _, Some(n)) => {
+                if n > MAX_POINTS {
+                    return Err(invalid(format!(
+                        "{n} points exceed the {MAX_POINTS} a set may hold"
+                    ))
+                    .into());
+                }
+                Some(if spec.lhs.is_some() {
+                    Layout::Lhs(n)
+                } else {
+                    Layout::Uniform(n)
+                })
+            }
+            _ => None,
+        };
+        let faces = faces_of(spec, &config.domain).map_err(&invalid)?;
+        if !faces.is_empty() && layout.is_none() {
+            return Err(invalid(
+                "`on` places the points of `lhs`, `uniform` or `grid = [counts]` on faces".into(),
+            )
+            .into());
         }
         let lookup = |name: &String| {
             sets.get(name).cloned().ok_or_else(|| {
                 invalid(format!("refers to `{name}`, which is not defined above it"))
             })
         };
-        let mut set = if let Some(slices) = &spec.grid {
+        let mut set = if let Some(layout) = &layout {
+            let pts = lay_out(
+                rng,
+                layout,
+                &faces,
+                &config.domain.lower,
+                &config.domain.upper,
+            );
+            PointSet {
+                rows: pts.len(),
+                coords: pts.into_iter().flatten().collect(),
+                values: None,
+            }
+        } else if let Some(GridSpec::Slices(slices)) = &spec.grid {
             let data = dataset.ok_or_else(|| invalid("`grid` needs a [dataset]".into()))?;
             let mut flat = Vec::new();
             if slices.is_empty() {
@@ -1518,19 +1674,6 @@ fn build_point_sets(
                 coords,
                 rows: flat.len(),
                 values: Some(values),
-            }
-        } else if let Some(n) = spec.lhs {
-            if n > MAX_POINTS {
-                return Err(invalid(format!(
-                    "`lhs = {n}` exceeds the {MAX_POINTS} points a set may hold"
-                ))
-                .into());
-            }
-            let pts = latin_hypercube(rng, n, &config.domain.lower, &config.domain.upper);
-            PointSet {
-                coords: pts.into_iter().flatten().collect(),
-                rows: n,
-                values: None,
             }
         } else if let Some(from) = &spec.from {
             lookup(from)?
@@ -1602,6 +1745,72 @@ fn build_point_sets(
         sets.insert(named.name.clone(), set);
     }
     Ok(sets)
+}
+
+/// The exact solutions of `evaluate.exact` on the even grid of `evaluate.grid`, as a grid
+/// dataset with an axis per input. Errors name the key.
+fn exact_grid(config: &ProblemConfig) -> Result<GridData, (String, String)> {
+    let d = &config.domain;
+    let counts = config.evaluate.grid_counts(d.inputs.len());
+    let points = pinn_core::sampling::even_grid(&counts, &d.lower, &d.upper);
+    let mut fields = BTreeMap::new();
+    for (name, text) in &config.evaluate.exact {
+        let key = format!("evaluate.exact.{name}");
+        let e = Expression::compile_pointwise(text, &d.inputs, &config.constants)
+            .map_err(|e| (key.clone(), e.to_string()))?;
+        let mut values = Vec::with_capacity(points.len());
+        for p in &points {
+            match e.value_at(p) {
+                Some(v) if v.is_finite() => values.push(v),
+                v => {
+                    return Err((
+                        key,
+                        format!("`{text}` is {} at {p:?}", v.unwrap_or(f64::NAN)),
+                    ));
+                }
+            }
+        }
+        fields.insert(name.clone(), values);
+    }
+    Ok(GridData {
+        axis_names: d.inputs.clone(),
+        axes: counts
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| pinn_core::sampling::linspace(d.lower[i], d.upper[i], n))
+            .collect(),
+        fields,
+    })
+}
+
+/// The faces a point set's `on` names, in input order then value order; each value must lie
+/// in its input's domain interval.
+fn faces_of(spec: &PointSetConfig, domain: &DomainConfig) -> Result<Vec<Face>, String> {
+    let mut faces = Vec::new();
+    for (input, values) in spec.on.iter().flatten() {
+        let axis = domain
+            .inputs
+            .iter()
+            .position(|i| i == input)
+            .ok_or_else(|| {
+                format!(
+                    "`on.{input}`: not an input (inputs: {})",
+                    domain.inputs.join(", ")
+                )
+            })?;
+        let (lo, hi) = (domain.lower[axis], domain.upper[axis]);
+        for &value in &values.0 {
+            if !(lo..=hi).contains(&value) {
+                return Err(format!(
+                    "`on.{input}`: {value} lies outside the domain's [{lo}, {hi}]"
+                ));
+            }
+            faces.push(Face { axis, value });
+        }
+    }
+    faces.sort_by(|a, b| a.axis.cmp(&b.axis).then(a.value.total_cmp(&b.value)));
+    faces.dedup();
+    Ok(faces)
 }
 
 /// `total + weight · component` (the first component starts the sum).

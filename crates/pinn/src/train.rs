@@ -11,8 +11,9 @@ use pinn_core::backend::{GraphError, StepGraph, to_scalar, to_vec};
 use serde::Serialize;
 use thiserror::Error;
 
+use crate::balance::LossBalance;
 use crate::optim::Adam;
-use crate::problem::{Evaluation, Problem};
+use crate::problem::{Evaluation, LossValue, Problem};
 
 /// Errors that end a training run.
 #[derive(Debug, Error)]
@@ -115,6 +116,8 @@ pub struct Report {
     /// How the graph modes ran the steps (absent in the other modes): replayed as a graph, or
     /// why not.
     pub graph_replay: Option<String>,
+    /// The final loss-balancing weight of each component (with `[loss_balance]`).
+    pub loss_weights: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 /// What the L-BFGS phase did.
@@ -141,6 +144,8 @@ pub struct Trainer<'a> {
     problem: &'a Problem,
     params: Vec<Tensor<2>>,
     adam: Adam,
+    /// Self-balancing loss weights (`[loss_balance]`), if on.
+    balance: Option<LossBalance>,
     /// Adam iterations already done (non-zero when resumed).
     start: usize,
     replay: Replay,
@@ -268,20 +273,35 @@ impl StateSnapshot {
     }
 }
 
-/// One Adam step on `params` from the problem's loss; returns the loss before the update.
-fn plain_step(problem: &Problem, params: &mut [Tensor<2>], adam: &mut Adam) -> StepOutputs {
+/// The total loss to minimise: the problem's, or with loss balancing its balanced total.
+fn objective(problem: &Problem, loss: &LossValue, balance: Option<&LossBalance>) -> Tensor<1> {
+    match balance {
+        Some(b) => b.total(problem, loss),
+        None => loss.total.clone(),
+    }
+}
+
+/// One Adam step on `params` from the problem's loss (balanced by `balance`, if given); returns
+/// the loss before the update.
+fn plain_step(
+    problem: &Problem,
+    params: &mut [Tensor<2>],
+    adam: &mut Adam,
+    balance: Option<&LossBalance>,
+) -> StepOutputs {
     let tracked: Vec<Tensor<2>> = params
         .iter()
         .map(|p| p.clone().autodiff().require_grad())
         .collect();
     let loss = problem.loss(&tracked);
-    let grads = loss.total.backward();
+    let total = objective(problem, &loss, balance);
+    let grads = total.backward();
     let g: Vec<Tensor<2>> = tracked
         .iter()
         .zip(params.iter())
         .map(|(t, p)| t.grad(&grads).unwrap_or_else(|| p.zeros_like()))
         .collect();
-    let total = loss.total.without_autodiff();
+    let total = total.without_autodiff();
     let components = loss
         .components
         .into_iter()
@@ -413,10 +433,16 @@ impl<'a> Trainer<'a> {
     pub fn new(problem: &'a Problem) -> Self {
         let params = problem.initial_parameters();
         let adam = Adam::new(&problem.config().optimizer, &params);
+        let balance = problem
+            .config()
+            .loss_balance
+            .as_ref()
+            .map(|b| LossBalance::new(b, problem));
         let trainer = Self {
             problem,
             params,
             adam,
+            balance,
             start: 0,
             replay: Replay::Off,
         };
@@ -433,6 +459,14 @@ impl<'a> Trainer<'a> {
     /// without graphs, such as the CPU, a failed capture, a mismatch) falls back to plain steps
     /// with the reason in [`Trainer::replay_status`].
     pub fn with_graph_replay(mut self) -> Self {
+        if self.balance.is_some() {
+            self.replay = Replay::Abandoned(
+                "[loss_balance] changes the loss weights during the run, and a replayed step \
+                 would keep the captured ones"
+                    .into(),
+            );
+            return self;
+        }
         self.replay = match self.problem.context().prepare_graph() {
             Ok(()) => Replay::WarmingUp(WARM_UP_STEPS),
             Err(e) => Replay::Abandoned(e.to_string()),
@@ -463,13 +497,27 @@ impl<'a> Trainer<'a> {
         let shapes: Vec<[usize; 2]> = trainer.params.iter().map(|p| p.dims()).collect();
         let (state, iteration) = StateSnapshot::from_checkpoint(&doc, &shapes).map_err(bad)?;
         (trainer.params, trainer.adam) = state.restore(problem);
+        if let Some(balance) = trainer.balance.as_mut() {
+            let weights: Option<Vec<f64>> = doc["loss_weights"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect());
+            if !weights.is_some_and(|w| balance.restore(w)) {
+                return Err(bad(format!(
+                    "no `loss_weights` for the {} loss components ([loss_balance] is on)",
+                    balance.weights().len()
+                )));
+            }
+        }
         trainer.start = iteration;
         Ok(trainer)
     }
 
     /// Writes `checkpoint.json` (parameters, Adam state, iteration) atomically.
     fn save_checkpoint(&self, out: &Path, iteration: usize) -> Result<(), TrainError> {
-        let doc = StateSnapshot::take(&self.params, &self.adam).checkpoint(iteration);
+        let mut doc = StateSnapshot::take(&self.params, &self.adam).checkpoint(iteration);
+        if let Some(balance) = &self.balance {
+            doc["loss_weights"] = serde_json::json!(balance.weights());
+        }
         let path = out.join(CHECKPOINT);
         let tmp = out.join(format!("{CHECKPOINT}.tmp"));
         std::fs::write(&tmp, doc.to_string()).map_err(io_err(&tmp))?;
@@ -525,9 +573,21 @@ impl<'a> Trainer<'a> {
 
     fn plain_step(&mut self) -> StepOutputs {
         let (problem, params, adam) = (self.problem, &mut self.params, &mut self.adam);
-        problem
-            .context()
-            .on_compute_threads(|| plain_step(problem, params, adam))
+        let balance = self.balance.as_mut();
+        problem.context().on_compute_threads(|| {
+            let balance = balance.map(|b| {
+                if b.due(adam.steps() as usize + 1) {
+                    b.update(problem, params);
+                }
+                &*b
+            });
+            plain_step(problem, params, adam, balance)
+        })
+    }
+
+    /// The loss weights set by `[loss_balance]`, one per component (`None` when it is off).
+    pub fn loss_weights(&self) -> Option<&[f64]> {
+        self.balance.as_ref().map(LossBalance::weights)
     }
 
     /// Records this step as a graph, runs it once by replaying it, and keeps the graph if the
@@ -538,7 +598,7 @@ impl<'a> Trainer<'a> {
         let (params, adam) = (&mut self.params, &mut self.adam);
         let captured = problem
             .context()
-            .capture_step(|| plain_step(problem, params, adam));
+            .capture_step(|| plain_step(problem, params, adam, None));
         let (outputs, graph) = match captured {
             Ok(captured) => captured,
             Err(e) => {
@@ -554,7 +614,7 @@ impl<'a> Trainer<'a> {
         #[allow(unsafe_code)]
         let replayed = unsafe { graph.replay() };
         let (mut params, mut adam) = before.restore(problem);
-        let plain = plain_step(problem, &mut params, &mut adam);
+        let plain = plain_step(problem, &mut params, &mut adam, None);
         let difference = replayed.as_ref().map(|()| {
             StateSnapshot::take(&self.params, &self.adam)
                 .parameter_difference(&StateSnapshot::take(&params, &adam))
@@ -600,6 +660,7 @@ impl<'a> Trainer<'a> {
             &out.join("metrics.csv"),
             &names,
             self.problem.unknowns(),
+            self.loss_weights(),
             self.start,
             start,
         )?;
@@ -642,6 +703,9 @@ impl<'a> Trainer<'a> {
                 logged_state = Some((it, StateSnapshot::take(&self.params, &self.adam)));
             }
             if log_now || !finite || stop {
+                if let Some(weights) = self.loss_weights() {
+                    metrics.weights = weights.to_vec();
+                }
                 metrics.row(it, total, &last_components, self.unknown_values())?;
             }
             if !finite {
@@ -729,6 +793,9 @@ impl<'a> Trainer<'a> {
                 )),
                 ReplayStatus::Abandoned(why) => Some(format!("not used: {why}")),
             },
+            loss_weights: self
+                .loss_weights()
+                .map(|w| names.iter().cloned().zip(w.iter().copied()).collect()),
         };
         let report_path = out.join("report.json");
         std::fs::write(
@@ -774,6 +841,8 @@ impl<'a> Trainer<'a> {
         };
         let components = std::cell::RefCell::new(Vec::new());
         let unknowns = std::cell::RefCell::new(self.unknown_values());
+        // L-BFGS minimises the loss with the balancing weights as Adam left them.
+        let balance = self.balance.as_ref();
         let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
             let tracked: Vec<Tensor<2>> = unflatten(x)
                 .into_iter()
@@ -781,7 +850,8 @@ impl<'a> Trainer<'a> {
                 .collect();
             let (total, parts, gradient) = problem.context().on_compute_threads(|| {
                 let loss = problem.loss(&tracked);
-                let grads = loss.total.backward();
+                let total = objective(problem, &loss, balance);
+                let grads = total.backward();
                 let gradient: Vec<f64> = tracked
                     .iter()
                     .flat_map(|t| match t.grad(&grads) {
@@ -794,7 +864,7 @@ impl<'a> Trainer<'a> {
                     .into_iter()
                     .map(|c| to_scalar(&c.without_autodiff()))
                     .collect();
-                (to_scalar(&loss.total.without_autodiff()), parts, gradient)
+                (to_scalar(&total.without_autodiff()), parts, gradient)
             });
             *components.borrow_mut() = parts;
             *unknowns.borrow_mut() = x[x.len() - n_unknowns..].to_vec();
@@ -838,22 +908,30 @@ struct MetricsLog {
     path: PathBuf,
     writer: std::io::BufWriter<std::fs::File>,
     unknowns: Vec<crate::problem::Unknown>,
+    /// The loss-balancing weights written with each row (empty without balancing).
+    weights: Vec<f64>,
     start: Instant,
 }
 
 impl MetricsLog {
     /// Writes the header, keeping the rows up to iteration `resumed_after` of an earlier
     /// run (0 for a fresh one), and opens the file for appending.
+    /// With `weights` (loss balancing on) each row ends with a `weight:<component>` column per
+    /// component.
     fn open(
         path: &Path,
         components: &[String],
         unknowns: &[crate::problem::Unknown],
+        weights: Option<&[f64]>,
         resumed_after: usize,
         start: Instant,
     ) -> Result<Self, TrainError> {
         let mut header = vec!["iteration".to_string(), "loss".to_string()];
         header.extend(components.iter().cloned());
         header.extend(unknowns.iter().map(|u| u.name.clone()));
+        if weights.is_some() {
+            header.extend(components.iter().map(|c| format!("weight:{c}")));
+        }
         header.push("wall_s".into());
         let mut kept = header.join(",") + "\n";
         if resumed_after > 0
@@ -876,6 +954,7 @@ impl MetricsLog {
             path: path.to_path_buf(),
             writer: std::io::BufWriter::new(file),
             unknowns: unknowns.to_vec(),
+            weights: weights.map(<[f64]>::to_vec).unwrap_or_default(),
             start,
         })
     }
@@ -893,6 +972,7 @@ impl MetricsLog {
         for (u, raw) in self.unknowns.iter().zip(raw_unknowns) {
             row.push(format!("{:e}", u.physical(raw)));
         }
+        row.extend(self.weights.iter().map(|w| format!("{w:e}")));
         row.push(format!("{:.3}", self.start.elapsed().as_secs_f64()));
         writeln!(self.writer, "{}", row.join(","))
             .and_then(|()| self.writer.flush())
@@ -948,7 +1028,7 @@ mod tests {
         assert_eq!(adam.steps(), 3);
         for _ in 0..4 {
             let (a, _) = trainer.step();
-            let (b, _) = plain_step(&problem, &mut params, &mut adam);
+            let (b, _) = plain_step(&problem, &mut params, &mut adam, None);
             assert_eq!(to_scalar(&a), to_scalar(&b));
         }
         let after = StateSnapshot::take(&trainer.params, &trainer.adam);

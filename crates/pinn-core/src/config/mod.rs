@@ -10,6 +10,12 @@ use thiserror::Error;
 
 use crate::backend::{DeviceKind, Mode, Precision};
 
+mod fit;
+mod points;
+
+pub use fit::{FitEntry, FitTarget, Fits};
+pub use points::{Faces, GridSpec, NamedPointSet, PointSetConfig};
+
 /// A configuration error, naming the file and the field or position.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -84,6 +90,9 @@ pub struct ProblemConfig {
     /// The optimiser.
     #[serde(default)]
     pub optimizer: OptimizerConfig,
+    /// Loss weights that balance themselves while training (off by default).
+    #[serde(default)]
+    pub loss_balance: Option<LossBalanceConfig>,
     /// What to report at the end.
     #[serde(default)]
     pub evaluate: EvaluateConfig,
@@ -257,9 +266,10 @@ pub struct LossConfig {
     pub name: Option<String>,
     /// The point set.
     pub points: String,
-    /// Fields (outputs or derived) fitted to the dataset values at the points.
+    /// Quantities fitted at the points: fields fitted to the point set's data (or to
+    /// `fit_value`), or a table of targets by field or derivative.
     #[serde(default)]
-    pub fit: Vec<String>,
+    pub fit: Fits,
     /// Fields fitted to a fixed value at the points (e.g. homogeneous Dirichlet data).
     #[serde(default)]
     pub fit_value: Option<f64>,
@@ -527,6 +537,38 @@ impl LrDecay {
     }
 }
 
+/// `[loss_balance]`: loss weights set while training from the terms' gradients.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossBalanceConfig {
+    /// The scheme.
+    pub kind: LossBalanceKind,
+    /// Adam iterations between weight updates (the first update is before the first step).
+    #[serde(default = "default_balance_every")]
+    pub every: usize,
+    /// Smoothing: each update keeps this fraction of the old weight.
+    #[serde(default = "default_balance_alpha")]
+    pub alpha: f64,
+}
+
+/// Loss-balancing schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossBalanceKind {
+    /// Learning-rate annealing (Wang, Teng & Perdikaris 2021, as jaxpi uses it): each loss
+    /// component's weight becomes the sum of all components' parameter-gradient norms over its
+    /// own, smoothed.
+    GradNorm,
+}
+
+fn default_balance_every() -> usize {
+    100
+}
+
+fn default_balance_alpha() -> f64 {
+    0.9
+}
+
 /// L-BFGS settings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -584,6 +626,24 @@ pub struct EvaluateConfig {
     /// from the end); the whole grid when empty. Discrete-time problems evaluate at `time.t1`.
     #[serde(default)]
     pub at: BTreeMap<String, i64>,
+    /// Exact solutions as expressions of the inputs and constants
+    /// (`{ u = "exp(-t)*sin(pi*x)" }`): the reference instead of the dataset, on `grid`.
+    #[serde(default)]
+    pub exact: BTreeMap<String, String>,
+    /// Points per input of the even grid the exact solutions are evaluated on; by default
+    /// about 10,000 points in all (⌊10^(4/d)⌋ per input, at least 2).
+    #[serde(default)]
+    pub grid: Option<Vec<usize>>,
+}
+
+impl EvaluateConfig {
+    /// Points per input of the exact-solution grid for `inputs` inputs.
+    pub fn grid_counts(&self, inputs: usize) -> Vec<usize> {
+        self.grid.clone().unwrap_or_else(|| {
+            let n = 10f64.powf(4.0 / inputs.max(1) as f64).floor() as usize;
+            vec![n.max(2); inputs]
+        })
+    }
 }
 
 /// Device, precision and logging.
@@ -637,40 +697,6 @@ impl Default for RunConfig {
             fuse_layers: default_fuse_layers(),
         }
     }
-}
-
-/// A point set: exactly one source (`grid`, `lhs`, `from` or `union`), optionally sub-sampled.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointSetConfig {
-    /// Dataset grid points: the union of the given slices (`{ t = 0 }` is the first time,
-    /// `{ x = -1 }` the last x); an empty list is the whole grid.
-    #[serde(default)]
-    pub grid: Option<Vec<BTreeMap<String, i64>>>,
-    /// Latin-hypercube points in the domain.
-    #[serde(default)]
-    pub lhs: Option<usize>,
-    /// Another point set.
-    #[serde(default)]
-    pub from: Option<String>,
-    /// Concatenation of other point sets (in order).
-    #[serde(default)]
-    pub union: Option<Vec<String>>,
-    /// Random subset of this size, drawn without replacement.
-    #[serde(default)]
-    pub sample: Option<usize>,
-    /// Gaussian noise added to the data values, relative to each field's standard deviation.
-    #[serde(default)]
-    pub noise: Option<f64>,
-}
-
-/// A named point set from the `[points]` table.
-#[derive(Clone, Debug)]
-pub struct NamedPointSet {
-    /// Name.
-    pub name: String,
-    /// Definition.
-    pub spec: PointSetConfig,
 }
 
 /// A TOML error as a [`ConfigError`]: when the error points at a key or value of the file (a
@@ -959,6 +985,29 @@ impl ProblemConfig {
                     ));
                 }
             }
+            if l.fit.has_targets() && l.fit_value.is_some() {
+                return Err(invalid(
+                    &format!("loss[{i}].fit_value"),
+                    "cannot be combined with targets in `fit` (give each target there)".into(),
+                ));
+            }
+            if l.irk.is_some() && l.fit.has_targets() {
+                return Err(invalid(
+                    &format!("loss[{i}].fit"),
+                    "an irk term fits its field to the snapshot data: give `fit = [\"<field>\"]`"
+                        .into(),
+                ));
+            }
+            for f in l.fit.iter() {
+                if let FitTarget::Value(v) = f.target
+                    && !v.is_finite()
+                {
+                    return Err(invalid(
+                        &format!("loss[{i}].fit.{}", f.quantity),
+                        format!("must be finite, got {v}"),
+                    ));
+                }
+            }
             if let Some(v) = l.fit_value.filter(|v| !v.is_finite()) {
                 return Err(invalid(
                     &format!("loss[{i}].fit_value"),
@@ -1017,6 +1066,48 @@ impl ProblemConfig {
                     format!("must be between 1 and {MAX_STAGES}, got {q}"),
                 ));
             }
+        }
+        if let Some(b) = &self.loss_balance {
+            if b.every == 0 {
+                return Err(invalid("loss_balance.every", "must be at least 1".into()));
+            }
+            if !(0.0..1.0).contains(&b.alpha) {
+                return Err(invalid(
+                    "loss_balance.alpha",
+                    format!("must be in [0, 1), got {}", b.alpha),
+                ));
+            }
+        }
+        let e = &self.evaluate;
+        if let Some(counts) = &e.grid {
+            if e.exact.is_empty() {
+                return Err(invalid(
+                    "evaluate.grid",
+                    "is the grid of the exact solutions: give `exact` too".into(),
+                ));
+            }
+            if counts.len() != d.inputs.len() || counts.iter().any(|&n| n < 2) {
+                return Err(invalid(
+                    "evaluate.grid",
+                    format!(
+                        "needs a count of at least 2 for each of the {} inputs, got {counts:?}",
+                        d.inputs.len()
+                    ),
+                ));
+            }
+            let total = counts.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+            if total.is_none_or(|n| n > MAX_POINTS) {
+                return Err(invalid(
+                    "evaluate.grid",
+                    format!("more than {MAX_POINTS} points"),
+                ));
+            }
+        }
+        if !e.exact.is_empty() && self.time.is_some() {
+            return Err(invalid(
+                "evaluate.exact",
+                "a discrete-time model is evaluated on its dataset's snapshot".into(),
+            ));
         }
         if self.run.log_every == 0 {
             return Err(invalid("run.log_every", "must be at least 1".into()));

@@ -1,0 +1,126 @@
+//! `[points.<name>]`: where a loss term's points come from.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A point set: exactly one source (`grid`, `lhs`, `uniform`, `from` or `union`), optionally
+/// restricted to faces of the domain (`on`) and sub-sampled.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointSetConfig {
+    /// Grid points: dataset slices (`[{ t = 0 }, { x = -1 }]`) or an even grid of the domain
+    /// with a count per input (`[101, 51]`).
+    #[serde(default)]
+    pub grid: Option<GridSpec>,
+    /// Latin-hypercube points in the domain (or, with `on`, in its faces).
+    #[serde(default)]
+    pub lhs: Option<usize>,
+    /// Independent uniform random points in the domain (or, with `on`, in its faces).
+    #[serde(default)]
+    pub uniform: Option<usize>,
+    /// Faces of the domain the points lie on: `{ t = 0.0 }` (one face), `{ x = [0.0, 1.0] }`
+    /// (both ends); several inputs give the union of their faces, each point once.
+    #[serde(default)]
+    pub on: Option<BTreeMap<String, Faces>>,
+    /// Another point set.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Concatenation of other point sets (in order).
+    #[serde(default)]
+    pub union: Option<Vec<String>>,
+    /// Random subset of this size, drawn without replacement.
+    #[serde(default)]
+    pub sample: Option<usize>,
+    /// Gaussian noise added to the data values, relative to each field's standard deviation.
+    #[serde(default)]
+    pub noise: Option<f64>,
+}
+
+/// A named point set from the `[points]` table.
+#[derive(Clone, Debug)]
+pub struct NamedPointSet {
+    /// Name.
+    pub name: String,
+    /// Definition.
+    pub spec: PointSetConfig,
+}
+
+/// The two spellings of `grid`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GridSpec {
+    /// Dataset grid points: the union of the slices with the given axis indices fixed
+    /// (negative indices count from the end); an empty list is the whole dataset grid.
+    Slices(Vec<BTreeMap<String, i64>>),
+    /// An even grid over the domain (endpoints included) with this many points per input,
+    /// in input order.
+    Counts(Vec<usize>),
+}
+
+impl<'de> Deserialize<'de> for GridSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(deserializer)?;
+        let expected = "an array of dataset slices (`[{ t = 0 }]`) or of point counts per input \
+                        (`[101, 51]`)";
+        let toml::Value::Array(items) = &value else {
+            return Err(D::Error::custom(format!("expected {expected}")));
+        };
+        if items.iter().all(toml::Value::is_table) {
+            return value
+                .try_into()
+                .map(GridSpec::Slices)
+                .map_err(|e: toml::de::Error| D::Error::custom(e.message()));
+        }
+        items
+            .iter()
+            .map(|v| match v.as_integer() {
+                Some(n) if n >= 1 => Ok(n as usize),
+                _ => Err(D::Error::custom(format!(
+                    "expected {expected}; a count must be an integer >= 1, got {v}"
+                ))),
+            })
+            .collect::<Result<_, _>>()
+            .map(GridSpec::Counts)
+    }
+}
+
+impl Serialize for GridSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GridSpec::Slices(slices) => slices.serialize(serializer),
+            GridSpec::Counts(counts) => counts.serialize(serializer),
+        }
+    }
+}
+
+/// The values an input is fixed at in `on`: one number or a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Faces(pub Vec<f64>);
+
+impl<'de> Deserialize<'de> for Faces {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+        let value = toml::Value::deserialize(deserializer)?;
+        let values = match &value {
+            toml::Value::Array(items) => items.iter().map(number).collect::<Option<Vec<_>>>(),
+            v => number(v).map(|x| vec![x]),
+        };
+        match values {
+            Some(v) if !v.is_empty() => Ok(Faces(v)),
+            _ => Err(D::Error::custom(format!(
+                "expected a number or a non-empty array of numbers, got {value}"
+            ))),
+        }
+    }
+}
+
+impl Serialize for Faces {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
+        }
+    }
+}
