@@ -185,6 +185,27 @@ impl ProblemBuilder {
         self.set("points", name, Value::Table(t))
     }
 
+    /// Uniform random points (`uniform = count`) instead of a Latin hypercube, or an even grid
+    /// (`grid = counts`), for a point set defined before, on its faces if it has any.
+    pub fn layout(mut self, name: &str, layout: &pinn_core::sampling::Layout) -> Self {
+        use pinn_core::sampling::Layout;
+        if let Some(Value::Table(t)) = self.section("points").get_mut(name) {
+            for key in ["lhs", "uniform", "grid"] {
+                t.remove(key);
+            }
+            let (key, value) = match layout {
+                Layout::Lhs(n) => ("lhs", Value::Integer(*n as i64)),
+                Layout::Uniform(n) => ("uniform", Value::Integer(*n as i64)),
+                Layout::Grid(counts) => (
+                    "grid",
+                    Value::Array(counts.iter().map(|&n| Value::Integer(n as i64)).collect()),
+                ),
+            };
+            t.insert(key.into(), value);
+        }
+        self
+    }
+
     /// An even grid of the domain with `counts[d]` points along input `d` (both ends included).
     pub fn points_even_grid(self, name: &str, counts: &[usize]) -> Self {
         let counts = counts.iter().map(|&n| Value::Integer(n as i64)).collect();
@@ -297,11 +318,13 @@ impl ProblemBuilder {
         self.set("evaluate", "grid", Value::Array(counts))
     }
 
-    /// Loss weights balanced from the terms' gradient norms every `every` Adam iterations
-    /// (`[loss_balance] kind = "grad_norm"`).
-    pub fn loss_balance(self, every: usize) -> Self {
+    /// Loss weights balanced from the terms' gradient norms every `every` Adam iterations,
+    /// each update keeping the fraction `alpha` of the old weight
+    /// (`[loss_balance] kind = "grad_norm"`; the file's defaults are 100 and 0.9).
+    pub fn loss_balance(self, every: usize, alpha: f64) -> Self {
         self.set("loss_balance", "kind", Value::String("grad_norm".into()))
             .set("loss_balance", "every", Value::Integer(every as i64))
+            .set("loss_balance", "alpha", Value::Float(alpha))
     }
 
     /// Computes in f64 instead of f32.

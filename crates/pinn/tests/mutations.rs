@@ -1,9 +1,9 @@
-//! Malformed problem files: every key of two valid problems (one continuous with every kind of
-//! point set, loss term and optimiser setting, one discrete-time) is dropped, retyped or set to
-//! a hostile value (NaN, infinities, zero, negative and huge numbers, empty strings, unknown
-//! names), one at a time, and then in seeded random combinations. Each variant must either be
-//! refused with an error that names the changed key, or load and train a few iterations to a
-//! finite loss. Nothing may panic.
+//! Malformed problem files: every key of three valid problems (one continuous with every kind
+//! of point set, loss term and optimiser setting, one discrete-time, one without data files) is
+//! dropped, retyped or set to a hostile value (NaN, infinities, zero, negative and huge numbers,
+//! empty strings, unknown names), one at a time, and then in seeded random combinations. Each
+//! variant must either be refused with an error that names the changed key, or load and train
+//! a few iterations to a finite loss. Nothing may panic.
 
 mod common;
 
@@ -138,6 +138,51 @@ decay = { kind = "cosine", over = 4, floor = 0.1 }
 fields = []
 [run]
 precision = "f32"
+"#;
+
+/// A problem without data files: points on faces, targets and exact solutions as
+/// expressions, loss balancing.
+const NO_DATA: &str = r#"
+name = "mutant_nodata"
+[domain]
+inputs = ["x", "y"]
+lower = [0.0, 0.0]
+upper = [1.0, 1.0]
+[network]
+hidden = [6]
+outputs = ["u"]
+[constants]
+k = 2.0
+[residuals]
+f = "u_xx + u_yy + k*pi^2*sin(pi*x)*sin(pi*y)"
+[points.edge]
+on = { x = [0.0, 1.0], y = 0.0 }
+grid = [4, 5]
+[points.top]
+on = { y = 1.0 }
+uniform = 6
+[points.inside]
+lhs = 16
+[[loss]]
+points = "edge"
+fit = { u = 0.0, u_x = "pi*cos(pi*x)*sin(pi*y)" }
+[[loss]]
+points = "top"
+fit = { u = "0*x" }
+[[loss]]
+points = "inside"
+residuals = ["f"]
+[loss_balance]
+kind = "grad_norm"
+every = 2
+alpha = 0.5
+[optimizer]
+iterations = 5
+[evaluate]
+exact = { u = "sin(pi*x)*sin(pi*y)" }
+grid = [5, 4]
+[run]
+precision = "f64"
 "#;
 
 /// Writes the heat equation's exact solution exp(−k π² t) sin(π x) on an 11 × 3 grid.
@@ -412,6 +457,7 @@ fn every_mutated_key_is_refused_by_name_or_trains_finitely() {
     std::panic::set_hook(Box::new(|_| {}));
     let mut failures = mutations_of("mutate-continuous", CONTINUOUS, 200);
     failures.extend(mutations_of("mutate-discrete", DISCRETE, 100));
+    failures.extend(mutations_of("mutate-nodata", NO_DATA, 100));
     let _ = std::panic::take_hook();
     assert!(
         failures.is_empty(),

@@ -7,6 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{options, problem_from_text, temp_dir, workspace};
+use pinn::core::sampling::Layout;
 use pinn::{Problem, ProblemBuilder, Silent, Trainer};
 
 /// Trains a shipped problem for `iterations` and returns its relative L2 error of `u`.
@@ -226,10 +227,11 @@ fn balanced_runs_resume_bit_for_bit() {
             .network(&[8, 8], &["u"])
             .residual("f", "u_xx + u_yy + 2*pi^2*sin(pi*x)*sin(pi*y)")
             .points_on("edge", &[("x", &[0.0, 1.0]), ("y", &[0.0, 1.0])], 40)
+            .layout("edge", &Layout::Grid(vec![6, 6]))
             .points_even_grid("inside", &[7, 7])
             .fit_targets("edge", &[("u", "0")])
             .residual_loss("inside", &["f"])
-            .loss_balance(3)
+            .loss_balance(3, 0.9)
             .exact("u", "sin(pi*x)*sin(pi*y)")
             .exact_grid(&[11, 11])
             .adam(20, 1e-2)
@@ -238,6 +240,8 @@ fn balanced_runs_resume_bit_for_bit() {
             .expect("a valid problem")
     };
     let problem = build();
+    // The boundary of a 6 × 6 grid: 20 points, each corner once.
+    assert_eq!(problem.term_sizes(), [20, 49]);
     let run = |trainer: Trainer<'_>, iterations: usize, out: &str| {
         trainer
             .run(iterations, &dir.join(out), &mut Silent)
