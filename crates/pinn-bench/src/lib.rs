@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use pinn::train::median;
+use pinn::stats::median;
 use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, ReplayStatus, Trainer};
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use pinn::train::median;
+use pinn::stats::median;
 use pinn::{DeviceKind, Mode, ReplayStatus, Silent, Trainer};
 use pinn_bench::{BenchResults, Measurement, PROBLEMS, ReferenceTiming, Workspace, time_steps};
 

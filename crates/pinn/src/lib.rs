@@ -21,6 +21,7 @@ mod passes;
 pub mod plot;
 pub mod problem;
 pub mod reference;
+pub mod stats;
 pub mod train;
 
 pub use builder::ProblemBuilder;

@@ -1,0 +1,167 @@
+//! The loss of a parameter set: the network passes, the fields and derived outputs they give, and
+//! every component reduced and weighted.
+
+use super::*;
+
+/// Loss of one evaluation: the weighted total and every unweighted component.
+#[derive(Clone, Debug)]
+pub struct LossValue {
+    /// Weighted sum of the components.
+    pub total: Tensor<1>,
+    /// Components in the order of [`Problem::component_names`].
+    pub components: Vec<Tensor<1>>,
+}
+
+/// `total + weight · component` (the first component starts the sum).
+pub(super) fn add_weighted(
+    total: Option<Tensor<1>>,
+    component: &Tensor<1>,
+    weight: f64,
+) -> Tensor<1> {
+    let weighted = if weight == 1.0 {
+        component.clone()
+    } else {
+        component.clone().mul_scalar(weight)
+    };
+    match total {
+        Some(t) => t.add(weighted),
+        None => weighted,
+    }
+}
+
+impl Problem {
+    pub(super) fn physical_unknowns(&self, params: &[Tensor<2>]) -> Vec<Tensor<2>> {
+        let n = self.network_parameter_count();
+        self.unknowns
+            .iter()
+            .zip(&params[n..])
+            .map(|(u, raw)| match u.transform {
+                Transform::Identity => raw.clone(),
+                Transform::Exp => raw.clone().exp(),
+            })
+            .collect()
+    }
+
+    /// The fields at `inputs`, from the network's jet there (which carries at least
+    /// `plan.network`): outputs, then the derived outputs the plan asks for.
+    pub(super) fn environment<'a>(
+        &self,
+        jet: Jet,
+        inputs: &'a Tensor<2>,
+        unknowns: &'a [Tensor<2>],
+        plan: &Plan,
+    ) -> Env<'a> {
+        let outputs = if self.discrete.is_some() {
+            vec![jet]
+        } else {
+            (0..self.symbols.outputs.len())
+                .map(|i| jet.columns(i, i + 1))
+                .collect()
+        };
+        let mut env = Env {
+            outputs,
+            derived: vec![None; self.derived.len()],
+            inputs,
+            unknowns,
+        };
+        for &d in &self.derived_order {
+            if let Some(target) = &plan.derived[d] {
+                let value = self.derived[d].eval(&env, target);
+                let jet = match value {
+                    Value::Jet(j) => restrict(j, target),
+                    Value::Scalar(c) => Jet::constant(jet_value(
+                        Value::Scalar(c),
+                        &inputs.clone().slice([0..inputs.dims()[0], 0..1]),
+                    )),
+                };
+                env.derived[d] = Some(jet);
+            }
+        }
+        env
+    }
+
+    /// The loss at `params` (network parameters then unknowns). Inside autodiff, a single
+    /// `total.backward()` gives every parameter gradient.
+    pub fn loss(&self, params: &[Tensor<2>]) -> LossValue {
+        let unknowns = self.physical_unknowns(params);
+        let values = Arc::new(DerivativeSet::values_only());
+        let mut total: Option<Tensor<1>> = None;
+        let mut components = Vec::new();
+        let n = self.network_parameter_count();
+        let jets: Vec<Jet> = self
+            .passes
+            .iter()
+            .map(|p| self.network.forward(&params[..n], &p.inputs, &p.set))
+            .collect();
+        for term in &self.terms {
+            let (pass, rows) = &term.pass;
+            let jet = restrict(jets[*pass].rows(rows.start, rows.end), &term.plan.network);
+            let env = self.environment(jet, &term.inputs, &unknowns, &term.plan);
+            for (_, c) in &term.components {
+                let diff = match c {
+                    Component::Fit { quantity, target } => target.misfit(match quantity {
+                        Fitted::Field(field) => {
+                            env.field(*field, Partial::VALUE, &values).into_value()
+                        }
+                        Fitted::Expression(e) => {
+                            jet_value(e.eval(&env, &values), env.outputs[0].value())
+                        }
+                    }),
+                    Component::Residual(r) => {
+                        self.residuals[*r].value(&env, &values, env.outputs[0].value())
+                    }
+                    Component::Periodic(e) => {
+                        let v = jet_value(e.eval(&env, &values), env.outputs[0].value());
+                        let [rows, cols] = v.dims();
+                        let half = rows / 2;
+                        v.clone()
+                            .slice([0..half, 0..cols])
+                            .sub(v.slice([half..rows, 0..cols]))
+                    }
+                    Component::Irk {
+                        field,
+                        target,
+                        rhs,
+                        map,
+                    } => {
+                        let u = env.field(*field, Partial::VALUE, &values).into_value();
+                        let f = self.residuals[*rhs].value(&env, &values, &u);
+                        if self.fused_irk && f.dims() == u.dims() {
+                            // One operation: the product, the misfit and its sum of squares.
+                            let elements = u.dims().iter().product::<usize>();
+                            let sum =
+                                backend::irk_misfit(u, f, (**map).clone(), (**target).clone());
+                            let reduced = match term.reduction {
+                                Reduction::Mean => sum.div_scalar(elements as f64),
+                                Reduction::Sum => sum,
+                            };
+                            total = Some(add_weighted(total, &reduced, term.weight));
+                            components.push(reduced);
+                            continue;
+                        }
+                        let [rows, cols] = f.dims();
+                        let q = map.dims()[0];
+                        let f = if cols > q {
+                            f.slice([0..rows, 0..q])
+                        } else {
+                            f
+                        };
+                        u.add(f.matmul((**map).clone())).sub((**target).clone())
+                    }
+                };
+
+                let sq = diff.clone().mul(diff);
+                let reduced = match term.reduction {
+                    Reduction::Mean => sq.mean(),
+                    Reduction::Sum => sq.sum(),
+                };
+                total = Some(add_weighted(total, &reduced, term.weight));
+                components.push(reduced);
+            }
+        }
+        LossValue {
+            total: total.expect("validated: at least one loss component"),
+            components,
+        }
+    }
+}
