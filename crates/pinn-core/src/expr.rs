@@ -544,11 +544,6 @@ impl Expression {
         value(&self.root, point)
     }
 
-    /// The source text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     /// The resolved tree.
     pub fn root(&self) -> &Node {
         &self.root

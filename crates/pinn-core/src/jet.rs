@@ -233,13 +233,8 @@ impl Jet {
     }
 
     /// Affine map `value · weight + bias`; derivative streams are multiplied by `weight` only.
-    pub fn affine(&self, weight: &Tensor<2>, bias: &Tensor<2>) -> Jet {
-        self.affine_in(weight, bias, None)
-    }
-
-    /// [`Jet::affine`] with the matrix products computed in `compute` (e.g. bf16 for mixed
-    /// precision) and their results cast back; the bias and everything after stay in the
-    /// jet's own precision.
+    /// With `compute` (e.g. bf16 for mixed precision) the matrix products run in it and their
+    /// results are cast back; the bias and everything after stay in the jet's own precision.
     pub fn affine_in(
         &self,
         weight: &Tensor<2>,

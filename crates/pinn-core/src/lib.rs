@@ -10,19 +10,18 @@
 //! - [`config`], [`data`], [`sampling`]: problem files, `.npy` data and random draws;
 //! - [`backend`]: device and precision selection (the only module naming a backend).
 
+pub mod activation;
 pub mod backend;
 pub mod config;
 pub mod data;
 pub mod expr;
-pub mod fused;
-pub mod irk_misfit;
 pub mod jet;
-pub mod matmul;
+pub mod kernels;
 pub mod network;
 pub mod partial;
 pub mod sampling;
-pub mod unrolled;
 
+pub use activation::Activation;
 pub use backend::{DeviceKind, Mode, Precision, TensorContext};
 pub use jet::Jet;
 pub use network::JetNetwork;

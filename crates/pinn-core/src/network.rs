@@ -14,8 +14,6 @@ use crate::sampling::SeededRng;
 /// Parameters are kept outside the network as a flat `Vec<Tensor<2>>`, so that optimisers,
 /// checkpoints and graph capture treat every network alike.
 pub trait JetNetwork: Send + Sync {
-    /// Number of input coordinates.
-    fn input_dim(&self) -> usize;
     /// Number of output columns.
     fn output_dim(&self) -> usize;
     /// Freshly initialised parameters, deterministic in `rng`.

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use burn::tensor::{FloatDType, Tensor, TensorData};
 use pinn_core::backend::{dense, jet_activation, jet_layer};
 use pinn_core::config::{Activation, Init};
-use pinn_core::fused::{FusedActivation, JetActivation};
 use pinn_core::jet::matmul_in;
+use pinn_core::kernels::JetActivation;
 use pinn_core::sampling::{SeededRng, standard_normal};
 use pinn_core::{DerivativeSet, Jet, JetNetwork, Partial, TensorContext};
 use rand::Rng;
@@ -39,7 +39,7 @@ pub struct Mlp {
     scale_t: Tensor<2>,
     shift_t: Tensor<2>,
     /// The fused activation, when the device has one and it is enabled.
-    fused: Option<FusedActivation>,
+    fused: Option<Activation>,
     /// Compiled fused rules, one per derivative set seen.
     programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
     /// Precision of the matrix products when it differs from the parameters' (mixed
@@ -79,7 +79,7 @@ impl Mlp {
             scale_t: ctx.matrix(&scale, 1, inputs),
             shift_t: ctx.matrix(&shift, 1, inputs),
             scale,
-            fused: FusedActivation::of(spec.activation).filter(|_| ctx.has_fused_jets()),
+            fused: Some(spec.activation).filter(|a| a.has_fused_rule()),
             programs: Arc::default(),
             matmul_dtype: None,
             cut_before_wide_output: !ctx.kind().launches_kernels(),
@@ -99,8 +99,8 @@ impl Mlp {
     }
 
     /// Turns the fused layer path off (the op-by-op reference) or back on where available.
-    pub fn with_fused_layers(mut self, on: bool, ctx: &TensorContext) -> Self {
-        self.fused = FusedActivation::of(self.activation).filter(|_| on && ctx.has_fused_jets());
+    pub fn with_fused_layers(mut self, on: bool) -> Self {
+        self.fused = Some(self.activation).filter(|a| on && a.has_fused_rule());
         self
     }
 
@@ -109,7 +109,7 @@ impl Mlp {
         self.fused.is_some()
     }
 
-    fn program(&self, activation: FusedActivation, set: &DerivativeSet) -> Arc<JetActivation> {
+    fn program(&self, activation: Activation, set: &DerivativeSet) -> Arc<JetActivation> {
         let mut programs = self
             .programs
             .lock()
@@ -219,11 +219,6 @@ impl Mlp {
         Jet::from_parts(value, streams, set)
     }
 
-    /// Layer widths including input and output.
-    pub fn widths(&self) -> &[usize] {
-        &self.widths
-    }
-
     fn activate(&self, z: &Jet) -> Jet {
         match self.activation {
             Activation::Tanh => z.tanh(),
@@ -244,10 +239,6 @@ fn truncated_normal(rng: &mut SeededRng, std: f64) -> f64 {
 }
 
 impl JetNetwork for Mlp {
-    fn input_dim(&self) -> usize {
-        self.widths[0]
-    }
-
     fn output_dim(&self) -> usize {
         *self.widths.last().unwrap_or(&0)
     }

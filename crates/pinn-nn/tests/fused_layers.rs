@@ -90,7 +90,7 @@ fn compare_on(
     let upper: Vec<f64> = (0..dims).map(|d| 1.0 + d as f64).collect();
     let fused = Mlp::new(&spec, &lower, &upper, &c);
     assert!(fused.uses_fused_layers(), "{activation:?} has a fused rule");
-    let reference = fused.clone().with_fused_layers(false, &c);
+    let reference = fused.clone().with_fused_layers(false);
     assert!(!reference.uses_fused_layers());
     let params = fused.init_parameters(&mut rng, &c);
     let pts: Vec<f64> = (0..n * dims).map(|_| rng.random_range(-1.0..2.0)).collect();
@@ -166,7 +166,7 @@ fn fused_fourth_order_and_values_only() {
         init: Init::GlorotUniform,
     };
     let fused = Mlp::new(&spec, &[-1.0], &[1.0], &c);
-    let reference = fused.clone().with_fused_layers(false, &c);
+    let reference = fused.clone().with_fused_layers(false);
     let params = fused.init_parameters(&mut rng_from_seed(3), &c);
     let x = c.matrix(&[-0.9, -0.3, 0.2, 0.8, 0.95], 5, 1);
     for set in [
@@ -195,7 +195,7 @@ fn fused_f32_agrees_with_the_reference_to_single_precision() {
         init: Init::GlorotTruncatedNormal,
     };
     let fused = Mlp::new(&spec, &[-1.0, 0.0], &[1.0, 1.0], &c);
-    let reference = fused.clone().with_fused_layers(false, &c);
+    let reference = fused.clone().with_fused_layers(false);
     let params = fused.init_parameters(&mut rng_from_seed(5), &c);
     let set = DerivativeSet::closure_of([
         Partial::from_coords(&[0, 0]).expect("order 2"),

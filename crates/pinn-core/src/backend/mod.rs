@@ -1,19 +1,16 @@
 //! The only place that names concrete Burn backends: device selection, tensor creation and the
 //! backend implementations of fused operations.
 
-#[cfg(any(feature = "cuda", feature = "wgpu"))]
-mod cube_jets;
 mod cuda;
-mod fused_ops;
 mod graph;
-mod irk_ops;
+mod ops;
 mod wgpu;
 
 pub use graph::{GraphError, StepGraph};
 
 use std::sync::Arc;
 
-use crate::fused::JetActivation;
+use crate::kernels::JetActivation;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -251,15 +248,6 @@ impl TensorContext {
         self.kind
     }
 
-    /// Whether this device runs the fused jet layer ([`jet_layer`]): the CPU backend with
-    /// its own kernels, CUDA and wgpu with the CubeCL ones.
-    pub fn has_fused_jets(&self) -> bool {
-        matches!(
-            self.kind,
-            DeviceKind::Cpu | DeviceKind::Cuda | DeviceKind::Wgpu
-        )
-    }
-
     /// The Burn device (autodiff-enabled).
     pub fn device(&self) -> &Device {
         &self.device
@@ -304,24 +292,23 @@ impl TensorContext {
 }
 
 /// The fused jet layer: the jet activation `σ(z + bias)` of a stacked jet `z: [streams · points,
-/// width]` (see [`crate::fused`]) followed by the product with the next layer's `weight: [width,
-/// next]`, as one operation with one hand-written backward.
-///
-/// Only for tensors on a device whose [`TensorContext::has_fused_jets`] is true.
+/// width]` (see [`crate::kernels`]) followed by the product with the next layer's `weight: [width,
+/// next]`, as one operation with one hand-written backward, on every device (the CPU kernels,
+/// or the CubeCL ones on CUDA and wgpu).
 pub fn jet_layer(
     z: Tensor<2>,
     bias: Tensor<2>,
     weight: Tensor<2>,
     program: &Arc<JetActivation>,
 ) -> Tensor<2> {
-    fused_ops::jet_layer(z, bias, weight, program)
+    ops::jet_layer::jet_layer(z, bias, weight, program)
 }
 
 /// The activated stacked jet `σ(z + bias)` alone (bias on the value rows only): the fused
 /// activation without the next layer's product, for the last hidden layer of a network whose
 /// output is wider than it. Only for devices whose context has fused jets.
 pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation>) -> Tensor<2> {
-    fused_ops::jet_activation(z, bias, program)
+    ops::jet_layer::jet_activation(z, bias, program)
 }
 
 /// A network layer's matrix product `a · b` with a hand-written backward: on the CPU the fused
@@ -329,7 +316,7 @@ pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation
 /// inner dimension), on the CubeCL backend its own. Only for devices whose context has fused
 /// jets.
 pub fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
-    fused_ops::dense(a, b)
+    ops::jet_layer::dense(a, b)
 }
 
 /// The discrete-time loss term `Σ (u + f[:, ..q] · map − target)²` (shape `[1]`) as one
@@ -338,9 +325,9 @@ pub fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 /// target `[rows | 1, cols | 1]`, broadcast. See [`crate::irk_misfit`].
 ///
 /// # Panics
-/// When the shapes disagree ([`crate::irk_misfit::IrkShape::new`] checks them).
+/// When the shapes disagree ([`crate::kernels::irk_misfit::IrkShape::new`] checks them).
 pub fn irk_misfit(u: Tensor<2>, f: Tensor<2>, map: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
-    irk_ops::irk_misfit(u, f, map, target)
+    ops::irk_misfit::irk_misfit(u, f, map, target)
 }
 
 /// Reads a tensor back to the host as `f64` values (row-major).

@@ -13,6 +13,7 @@ use crate::backend::{DeviceKind, Mode, Precision};
 mod fit;
 mod points;
 
+pub use crate::activation::Activation;
 pub use fit::{FitEntry, FitTarget, Fits};
 pub use points::{Faces, GridSpec, NamedPointSet, PointSetConfig};
 
@@ -151,21 +152,6 @@ impl DatasetConfig {
             })
             .collect()
     }
-}
-
-/// Activation function of the hidden layers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Activation {
-    /// Hyperbolic tangent (all paper networks).
-    #[default]
-    Tanh,
-    /// Sine.
-    Sin,
-    /// Logistic sigmoid.
-    Sigmoid,
-    /// `z · sigmoid(z)`.
-    Swish,
 }
 
 /// Weight initialisation.

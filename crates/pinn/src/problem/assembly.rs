@@ -264,10 +264,7 @@ impl Problem {
             init: config.network.init,
         };
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
-            .with_fused_layers(
-                config.run.mode.fuses_layers() && config.run.fuse_layers,
-                &ctx,
-            )
+            .with_fused_layers(config.run.mode.fuses_layers() && config.run.fuse_layers)
             .with_half_matmuls(config.run.mode.uses_half_matmuls());
 
         let mut rng = rng_from_seed(config.seed);

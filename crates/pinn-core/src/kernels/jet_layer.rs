@@ -14,324 +14,44 @@
 //! stays the reference this is tested against.
 
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
 
 use multiversion::multiversion;
 use rayon::prelude::*;
 
-use crate::config::Activation;
-use crate::jet::faa_di_bruno_terms;
-use crate::matmul::{MatRef, matmul_add, matmul_to};
-use crate::partial::{DerivativeSet, MAX_ORDER};
-use crate::unrolled::UnrolledRule;
-
-/// Activations with a fused rule (every paper network uses `tanh`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FusedActivation {
-    /// Hyperbolic tangent.
-    Tanh,
-    /// Logistic sigmoid.
-    Sigmoid,
-    /// Sine.
-    Sin,
-}
-
-impl FusedActivation {
-    /// The fused counterpart of a configured activation, if there is one.
-    pub fn of(activation: Activation) -> Option<Self> {
-        match activation {
-            Activation::Tanh => Some(Self::Tanh),
-            Activation::Sigmoid => Some(Self::Sigmoid),
-            Activation::Sin => Some(Self::Sin),
-            Activation::Swish => None,
-        }
-    }
-}
-
-/// One Faà di Bruno term of an output stream: `count · σ^(k)(z) · Π z_b` over `k` blocks `b`.
-#[derive(Debug)]
-struct Term {
-    count: f64,
-    /// Indices of the input streams multiplied together (each ≥ 1).
-    blocks: Vec<usize>,
-}
-
-impl Term {
-    /// The input streams this term multiplies, on the flat range `[at, at + m)`.
-    fn factors<'a, E>(&self, z: &'a [E], per_stream: usize, at: usize, m: usize) -> Slices<'a, E> {
-        let mut factors = Slices::new();
-        for &b in &self.blocks {
-            factors.push(&z[b * per_stream + at..b * per_stream + at + m]);
-        }
-        factors
-    }
-}
-
-/// Up to `MAX_ORDER + 1` slices held on the stack: the kernels gather a term's factors once per
-/// block and term, which with a `Vec` was a heap allocation each time.
-#[derive(Clone, Copy)]
-struct Slices<'a, E> {
-    items: [&'a [E]; MAX_ORDER + 1],
-    len: usize,
-}
-
-impl<'a, E> Slices<'a, E> {
-    fn new() -> Self {
-        Self {
-            items: [&[]; MAX_ORDER + 1],
-            len: 0,
-        }
-    }
-
-    /// Appends a slice (a Faà di Bruno term has at most `MAX_ORDER` factors, plus one weight).
-    fn push(&mut self, slice: &'a [E]) {
-        self.items[self.len] = slice;
-        self.len += 1;
-    }
-
-    fn as_slice(&self) -> &[&'a [E]] {
-        &self.items[..self.len]
-    }
-}
-
-/// The compiled rule of a fused activation for one derivative set.
-///
-/// Streams are numbered as in the stacked layout: 0 is the value, `1 + j` the `j`-th partial of
-/// the derivative set in its iteration order.
-#[derive(Debug)]
-pub struct JetActivation {
-    activation: FusedActivation,
-    set: DerivativeSet,
-    streams: usize,
-    max_order: usize,
-    /// `terms[s - 1]`: the terms of output stream `s`.
-    terms: Vec<Vec<Term>>,
-    /// Coefficients (ascending powers) of `σ^(k)` as a polynomial in `σ`, for `tanh` and
-    /// `sigmoid`, `k = 0..=MAX_ORDER + 1`.
-    polynomials: Vec<Vec<f64>>,
-    /// The rule as product lists, built on first use by a backend that compiles kernels.
-    unrolled: OnceLock<UnrolledRule>,
-}
-
-impl JetActivation {
-    /// Compiles the rule of `activation` for the streams of `set`.
-    pub fn new(activation: FusedActivation, set: &DerivativeSet) -> Self {
-        let partials: Vec<_> = set.iter().copied().collect();
-        let index_of = |p| {
-            partials
-                .iter()
-                .position(|q| *q == p)
-                .map(|i| i + 1)
-                .expect("derivative sets are closed under sub-partials")
-        };
-        let terms = partials
-            .iter()
-            .map(|partial| {
-                faa_di_bruno_terms(partial)
-                    .into_iter()
-                    .map(|(count, blocks)| Term {
-                        count: count as f64,
-                        blocks: blocks.into_iter().map(index_of).collect(),
-                    })
-                    .collect()
-            })
-            .collect();
-        // σ' as a polynomial in σ: tanh' = 1 - t², sigmoid' = s - s².
-        let chain = match activation {
-            FusedActivation::Tanh => vec![1.0, 0.0, -1.0],
-            FusedActivation::Sigmoid => vec![0.0, 1.0, -1.0],
-            FusedActivation::Sin => vec![],
-        };
-        let mut polynomials = vec![vec![0.0, 1.0]];
-        if !chain.is_empty() {
-            for _ in 0..=MAX_ORDER {
-                let last = polynomials.last().cloned().unwrap_or_default();
-                polynomials.push(multiply(&derivative(&last), &chain));
-            }
-        }
-        Self {
-            activation,
-            set: set.clone(),
-            streams: partials.len() + 1,
-            max_order: set.max_order(),
-            terms,
-            polynomials,
-            unrolled: OnceLock::new(),
-        }
-    }
-
-    /// Number of stacked streams, the value included.
-    pub fn streams(&self) -> usize {
-        self.streams
-    }
-
-    /// The derivative set the rule was compiled for.
-    pub fn derivative_set(&self) -> &DerivativeSet {
-        &self.set
-    }
-
-    /// The activation.
-    pub fn activation(&self) -> FusedActivation {
-        self.activation
-    }
-
-    /// The Faà di Bruno terms of output stream `s ≥ 1`: each a count and the input streams it
-    /// multiplies (as many as the order of the activation's derivative in it).
-    pub fn terms_of(&self, s: usize) -> impl Iterator<Item = (f64, &[usize])> {
-        self.terms[s - 1]
-            .iter()
-            .map(|term| (term.count, term.blocks.as_slice()))
-    }
-
-    /// The rule as flat product lists (built once, then shared).
-    pub fn unrolled(&self) -> &UnrolledRule {
-        self.unrolled.get_or_init(|| UnrolledRule::new(self))
-    }
-
-    /// `polynomials()[k]`: coefficients (ascending powers) of `σ^(k)` as a polynomial in `σ`
-    /// (`tanh`, sigmoid; empty for `sin`).
-    pub fn polynomials(&self) -> &[Vec<f64>] {
-        &self.polynomials
-    }
-}
-
-fn derivative(p: &[f64]) -> Vec<f64> {
-    p.iter()
-        .enumerate()
-        .skip(1)
-        .map(|(i, c)| c * i as f64)
-        .collect()
-}
-
-fn multiply(a: &[f64], b: &[f64]) -> Vec<f64> {
-    let mut out = vec![0.0; (a.len() + b.len()).saturating_sub(1)];
-    for (i, x) in a.iter().enumerate() {
-        for (j, y) in b.iter().enumerate() {
-            out[i + j] += x * y;
-        }
-    }
-    out
-}
-
-/// Floating-point element types the kernels run on.
-pub trait Real:
-    Copy
-    + Default
-    + Send
-    + Sync
-    + core::ops::Add<Output = Self>
-    + core::ops::Sub<Output = Self>
-    + core::ops::Mul<Output = Self>
-    + core::ops::AddAssign
-    + 'static
-{
-    /// Conversion from a constant.
-    fn of(v: f64) -> Self;
-    /// Widening to `f64` (sums of many terms are taken in it).
-    fn to_f64(self) -> f64;
-    /// `tanh`.
-    fn tanh(self) -> Self;
-    /// Logistic sigmoid.
-    fn sigmoid(self) -> Self;
-    /// Sine and cosine.
-    fn sin_cos(self) -> (Self, Self);
-}
-
-impl Real for f64 {
-    #[inline(always)]
-    fn of(v: f64) -> Self {
-        v
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn tanh(self) -> Self {
-        f64::tanh(self)
-    }
-    fn sigmoid(self) -> Self {
-        1.0 / (1.0 + (-self).exp())
-    }
-    fn sin_cos(self) -> (Self, Self) {
-        f64::sin_cos(self)
-    }
-}
-
-/// `eˣ` for `f32` without branches or calls, so that loops over it vectorise: round to
-/// `n = x/ln 2`, a degree-7 Taylor polynomial on the reduced argument (error below 5e-9
-/// relative) and the exponent put in by bits.
-#[inline(always)]
-fn exp_f32(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding and subtracting it rounds to an integer
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    // max/min rather than clamp: they compile to vector min/max without NaN branches.
-    #[allow(clippy::manual_clamp)]
-    let x = x.max(-87.0).min(87.0);
-    let shifted = x * LOG2E + ROUND;
-    let n = shifted - ROUND;
-    // The low mantissa bits of `shifted` hold n as an integer (|n| ≤ 126).
-    let exponent = shifted
-        .to_bits()
-        .wrapping_sub(ROUND.to_bits())
-        .wrapping_add(127)
-        << 23;
-    let r = x - n * LN2_HI - n * LN2_LO;
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0
-                        + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    p * f32::from_bits(exponent)
-}
-
-impl Real for f32 {
-    #[inline(always)]
-    fn of(v: f64) -> Self {
-        v as f32
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline(always)]
-    fn tanh(self) -> Self {
-        1.0 - 2.0 / (exp_f32(2.0 * self) + 1.0)
-    }
-    #[inline(always)]
-    fn sigmoid(self) -> Self {
-        1.0 / (1.0 + exp_f32(-self))
-    }
-    fn sin_cos(self) -> (Self, Self) {
-        f32::sin_cos(self)
-    }
-}
+use super::Real;
+use super::matmul::{MatRef, matmul_add, matmul_to};
+use super::rule::{JetActivation, Slices, Term};
+use super::tasks::{add_into, written_by};
+use crate::activation::Activation;
+use crate::partial::MAX_ORDER;
 
 /// Target elements per inner block (whole rows, kept in per-task buffers). Measured on the
 /// 2-core machine: 1024 beats 256 by 5-15 % (Navier-Stokes, with its many streams, the most)
 /// and ties with 2048.
-const BLOCK: usize = 1024;
+pub(crate) const BLOCK: usize = 1024;
+
 /// Target elements per parallel task, all streams together: a task's rows of `z`, of the
 /// activated jet and of its product with the next weight stay in the core's L2 cache between
 /// the activation and the product.
-const TASK: usize = 32_768;
+pub(crate) const TASK: usize = 32_768;
+
 /// [`TASK`] for layers at most [`NARROW_WIDTH`] wide. Their products are so cheap that the
 /// per-call packing of the product kernel, once per task and stream, outweighs the cache
 /// misses of larger tasks. Measured on the 2-core machine, steps in alternate windows in one
 /// process, against `TASK` (width 20): continuous Burgers forward 1.04× faster (and 1.04× with
 /// four times `TASK`), Navier-Stokes 1.08×, continuous Burgers inverse 1.01×. Wider layers
 /// were no faster with it: Schrödinger (width 100) 0.98×, the width-50 problems 0.99-1.02×.
-const NARROW_TASK: usize = 2 * TASK;
+pub(crate) const NARROW_TASK: usize = 2 * TASK;
+
 /// Widest layer that gets [`NARROW_TASK`].
-const NARROW_WIDTH: usize = 32;
+pub(crate) const NARROW_WIDTH: usize = 32;
+
 /// Fewest rows per stream in a parallel task. Each task multiplies its rows by the whole next
 /// weight, which the matrix-product kernel packs anew per call: wide layers (Allen-Cahn's
 /// 200 × 200) made tasks of about 50 rows, and packing was a tenth of the step. With tasks of
 /// 100 rows, Allen-Cahn's step took 5 % less CPU time and 2 % less wall time on the 2-core
 /// machine (16.5 against 17.5 CPU-ms, four alternating runs each).
-const MIN_TASK_ROWS: usize = 128;
+pub(crate) const MIN_TASK_ROWS: usize = 128;
 
 /// Shape of a stacked jet tensor `[streams · points, width]`.
 #[derive(Clone, Copy, Debug)]
@@ -343,31 +63,31 @@ pub struct Stacked {
 }
 
 impl Stacked {
-    fn per_stream(&self) -> usize {
+    pub(crate) fn per_stream(&self) -> usize {
         self.points * self.width
     }
 
     /// Elements per inner block: whole rows, about [`BLOCK`].
-    fn block(&self) -> usize {
+    pub(crate) fn block(&self) -> usize {
         (BLOCK / self.width).max(1) * self.width
     }
 }
 
 /// Per-task scratch buffers of one block each.
-struct Scratch<E> {
+pub(crate) struct Scratch<E> {
     /// `σ^(k)` for `k = 0..=MAX_ORDER + 1`.
-    d: Vec<Vec<E>>,
-    pre: Vec<E>,
-    prod: Vec<E>,
-    weight: Vec<E>,
+    pub(crate) d: Vec<Vec<E>>,
+    pub(crate) pre: Vec<E>,
+    pub(crate) prod: Vec<E>,
+    pub(crate) weight: Vec<E>,
     /// One accumulator block per stream: results are summed here, in cache, and then written
     /// once into the (uninitialised) output.
-    acc: Vec<Vec<E>>,
-    polynomials: Vec<Vec<E>>,
+    pub(crate) acc: Vec<Vec<E>>,
+    pub(crate) polynomials: Vec<Vec<E>>,
 }
 
 impl<E: Real> Scratch<E> {
-    fn new(program: &JetActivation, block: usize) -> Self {
+    pub(crate) fn new(program: &JetActivation, block: usize) -> Self {
         Self {
             d: vec![vec![E::default(); block]; MAX_ORDER + 2],
             pre: vec![E::default(); block],
@@ -384,7 +104,13 @@ impl<E: Real> Scratch<E> {
 
     /// `σ^(k)` for `k = 0..=order` of `z + bias` on one block of whole rows.
     #[inline(always)]
-    fn derivatives(&mut self, activation: FusedActivation, order: usize, z: &[E], bias: &[E]) {
+    pub(crate) fn derivatives(
+        &mut self,
+        activation: Activation,
+        order: usize,
+        z: &[E],
+        bias: &[E],
+    ) {
         let m = z.len();
         let pre = &mut self.pre[..m];
         for (p_row, z_row) in pre.chunks_mut(bias.len()).zip(z.chunks(bias.len())) {
@@ -395,7 +121,7 @@ impl<E: Real> Scratch<E> {
         let (head, tail) = self.d.split_at_mut(1);
         let value = &mut head[0][..m];
         match activation {
-            FusedActivation::Sin => {
+            Activation::Sin => {
                 // σ^(k) = sin(z + kπ/2): sin, cos, -sin, -cos, ...
                 let (cos, rest) = tail.split_at_mut(1);
                 let cos = &mut cos[0][..m];
@@ -417,8 +143,9 @@ impl<E: Real> Scratch<E> {
                     }
                 }
             }
-            FusedActivation::Tanh | FusedActivation::Sigmoid => {
-                if activation == FusedActivation::Tanh {
+            Activation::Swish => unreachable!("JetActivation::new refuses swish"),
+            Activation::Tanh | Activation::Sigmoid => {
+                if activation == Activation::Tanh {
                     for (v, p) in value.iter_mut().zip(pre.iter()) {
                         *v = p.tanh();
                     }
@@ -446,7 +173,13 @@ impl<E: Real> Scratch<E> {
 
 /// `out[i] += c · d[i] · Π factors[j][i]`, without temporaries for up to three factors.
 #[inline(always)]
-fn accumulate<E: Real>(out: &mut [E], c: E, d: &[E], factors: &[&[E]], scratch: &mut [E]) {
+pub(crate) fn accumulate<E: Real>(
+    out: &mut [E],
+    c: E,
+    d: &[E],
+    factors: &[&[E]],
+    scratch: &mut [E],
+) {
     let m = out.len();
     let d = &d[..m];
     match factors {
@@ -486,7 +219,7 @@ fn accumulate<E: Real>(out: &mut [E], c: E, d: &[E], factors: &[&[E]], scratch: 
 /// (every stream up to second order), written in one pass straight into `out` instead of
 /// through the accumulator. Returns `false`, writing nothing, for other streams.
 #[inline(always)]
-fn forward_low_order_stream<E: Real>(
+pub(crate) fn forward_low_order_stream<E: Real>(
     out: &mut [MaybeUninit<E>],
     terms: &[Term],
     d: &[Vec<E>],
@@ -539,7 +272,7 @@ fn forward_low_order_stream<E: Real>(
 /// Forward over the flat range `[start, start + len)` of every stream (whole rows), compiled
 /// also for AVX2/FMA (and AVX-512) and picked at run time.
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512vl+avx2+fma"))]
-fn forward_task<E: Real>(
+pub(crate) fn forward_task<E: Real>(
     program: &JetActivation,
     shape: Stacked,
     z: &[E],
@@ -585,7 +318,7 @@ fn forward_task<E: Real>(
 /// adds `c · g · σ^(k+1) · Π z` to the value's gradient and `c · g · σ^(k) · Π others` to each
 /// factor's. Returns `false`, doing nothing, for other terms.
 #[inline(always)]
-fn backward_low_order_term<E: Real>(
+pub(crate) fn backward_low_order_term<E: Real>(
     scratch: &mut Scratch<E>,
     term: &Term,
     c: E,
@@ -665,7 +398,7 @@ fn backward_low_order_term<E: Real>(
 /// `grad[s · grad_stride]`); returns this range's bias gradient. Multi-versioned like
 /// [`forward_task`].
 #[multiversion(targets("x86_64+avx2+fma", "x86_64+avx512f+avx512vl+avx2+fma"))]
-fn backward_task<E: Real>(
+pub(crate) fn backward_task<E: Real>(
     program: &JetActivation,
     shape: Stacked,
     z: &[E],
@@ -766,12 +499,12 @@ fn backward_task<E: Real>(
 /// [`MIN_TASK_ROWS`], a multiple of the thread count when there are enough points (three tasks
 /// on two threads take two rounds, four of the same total size take two shorter ones), and
 /// tasks of (nearly) equal size.
-fn rows_per_task(shape: Stacked, streams: usize) -> usize {
+pub(crate) fn rows_per_task(shape: Stacked, streams: usize) -> usize {
     rows_per_task_on(shape, streams, rayon::current_num_threads())
 }
 
 /// [`rows_per_task`] for `threads` threads.
-fn rows_per_task_on(shape: Stacked, streams: usize, threads: usize) -> usize {
+pub(crate) fn rows_per_task_on(shape: Stacked, streams: usize, threads: usize) -> usize {
     let total = shape.per_stream() * streams;
     let threads = threads.max(1);
     let task = if shape.width <= NARROW_WIDTH {
@@ -787,7 +520,7 @@ fn rows_per_task_on(shape: Stacked, streams: usize, threads: usize) -> usize {
 
 /// Splits a stacked `[streams · points, cols]` buffer into per-task groups holding the same
 /// `rows` rows of every stream.
-fn split_tasks<E>(
+pub(crate) fn split_tasks<E>(
     buffer: &mut [E],
     points: usize,
     cols: usize,
@@ -854,23 +587,6 @@ pub fn layer_forward<E: Real>(
         })
     };
     (h, out)
-}
-
-/// A buffer of `len` elements initialised by `fill`, with no zero-filling first (the outputs
-/// here are large and every element is written by the kernels anyway).
-///
-/// # Safety
-/// `fill` must initialise every element of the slice it is given (or panic).
-#[allow(unsafe_code)]
-pub(crate) unsafe fn written_by<E, R>(
-    len: usize,
-    fill: impl FnOnce(&mut [MaybeUninit<E>]) -> R,
-) -> (Vec<E>, R) {
-    let mut out = Vec::with_capacity(len);
-    let result = fill(&mut out.spare_capacity_mut()[..len]);
-    // SAFETY: the first `len` elements were initialised by `fill`, as the caller guarantees.
-    unsafe { out.set_len(len) };
-    (out, result)
 }
 
 /// Gradients of one fused layer [`layer_forward`]: with respect to `z` (stacked like it), to
@@ -1010,68 +726,6 @@ pub fn activation_backward<E: Real>(
     (z_grad, bias_grad)
 }
 
-/// Fewest rows of a parallel task of [`dense_forward`] and [`dense_backward`].
-const DENSE_TASK_ROWS: usize = 64;
-
-/// Row tasks of a product with `rows` rows: a multiple of the thread count, at least
-/// [`DENSE_TASK_ROWS`] rows each where there are enough.
-fn dense_rows_per_task(rows: usize) -> usize {
-    even_row_tasks(rows, DENSE_TASK_ROWS)
-}
-
-/// Rows per task when `rows` rows are split into tasks of at least `fewest` rows where there
-/// are enough, as many tasks as a multiple of the thread count, of (nearly) equal size.
-pub(crate) fn even_row_tasks(rows: usize, fewest: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
-    let tasks = rows.div_ceil(fewest).div_ceil(threads) * threads;
-    rows.div_ceil(tasks.min(rows).max(1)).max(1)
-}
-
-/// `a · b` for `a: [m, k]` (row-major, or a transposed view), `b: [k, n]`: row tasks in
-/// parallel, each one single-threaded `gemm` call. For the small inner dimensions of a network (`k` = 20-200)
-/// this ran 3-7 times faster than Burn's `flex` product on the 2-core machine
-/// (`[250, 50] · [50, 501]`: 0.15 against 0.8 ms).
-pub fn dense_forward<E: Real>(a: MatRef<'_, E>, b: MatRef<'_, E>) -> Vec<E> {
-    let (m, n) = (a.rows(), b.cols());
-    let rows = dense_rows_per_task(m);
-    let fill = |out: &mut [MaybeUninit<E>]| {
-        out.par_chunks_mut((rows * n).max(1))
-            .enumerate()
-            .for_each(|(t, out)| {
-                let first = t * rows;
-                let task_rows = out.len() / n.max(1);
-                matmul_to(out, a.row_range(first, task_rows), b);
-            });
-    };
-    // SAFETY: the chunks cover the buffer and `matmul_to` writes every element of each.
-    #[allow(unsafe_code)]
-    let (out, ()) = unsafe { written_by(m * n, fill) };
-    out
-}
-
-/// Gradients of [`dense_forward`]: `grad · bᵀ` (`[m, k]`) and `aᵀ · grad` (`[k, n]`), the two
-/// side by side, each over row tasks of its own result. The weight gradient's tasks each
-/// contract over all `m` rows and need no partial sums; summing per-task partial products over
-/// the input's row tasks (as a layer's tasks do) was 5-10 % slower for `[250, 50] · [50, 501]`
-/// and `[600, 200] · [200, 101]`.
-pub fn dense_backward<E: Real>(
-    a: MatRef<'_, E>,
-    b: MatRef<'_, E>,
-    grad: MatRef<'_, E>,
-) -> (Vec<E>, Vec<E>) {
-    rayon::join(|| dense_forward(grad, b.t()), || dense_forward(a.t(), grad))
-}
-
-/// `sum += part`, element by element. Partial sums of parallel tasks are collected in task
-/// order and added with this one after another: rayon's `reduce` would combine them in an order
-/// set by work stealing, and floating-point addition is not associative, so the same problem and
-/// seed would not give the same parameters bit for bit.
-fn add_into<E: Real>(sum: &mut [E], part: &[E]) {
-    for (x, y) in sum.iter_mut().zip(part) {
-        *x += *y;
-    }
-}
-
 /// Gradients of one fused layer, row-major like the tensors they belong to.
 #[derive(Debug)]
 pub struct LayerGradients<E> {
@@ -1086,19 +740,6 @@ pub struct LayerGradients<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fast_exp_is_accurate_in_f32() {
-        let mut worst = 0.0f64;
-        let mut x = -80.0f32;
-        while x < 80.0 {
-            let exact = (x as f64).exp();
-            let rel = ((exp_f32(x) as f64 - exact) / exact).abs();
-            worst = worst.max(rel);
-            x += 0.0137;
-        }
-        assert!(worst < 4e-7, "worst relative error {worst}");
-    }
 
     #[test]
     fn tasks_are_about_task_size_a_multiple_of_the_threads_and_not_too_short() {
@@ -1116,13 +757,5 @@ mod tests {
         assert_eq!(rows(600, 50, 3, 2), 150);
         // Fewer points than threads: one row each.
         assert_eq!(rows(3, 20, 2, 16), 1);
-    }
-
-    #[test]
-    fn derivative_polynomials_of_tanh() {
-        let set = DerivativeSet::values_only();
-        let p = JetActivation::new(FusedActivation::Tanh, &set);
-        // tanh'' = -2t + 2t³
-        assert_eq!(p.polynomials[2], vec![0.0, -2.0, 0.0, 2.0]);
     }
 }

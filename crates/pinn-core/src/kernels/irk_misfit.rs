@@ -14,8 +14,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::fused::{Real, even_row_tasks, written_by};
-use crate::matmul::{MatRef, par_matmul_scaled_to};
+use crate::kernels::matmul::{MatRef, par_matmul_scaled_to};
+use crate::kernels::{Real, even_row_tasks, written_by};
 
 /// Rows per task of the element-wise pass: small enough for every thread to get several.
 const TASK_ROWS: usize = 32;

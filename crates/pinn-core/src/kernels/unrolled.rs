@@ -9,21 +9,11 @@
 //! comptime) unrolls them into straight-line code, one kernel per derivative set.
 //!
 //! [`UnrolledRule::forward_host`] and [`UnrolledRule::backward_host`] evaluate the lists on the
-//! host, exactly as the kernels do; tests check them against [`crate::fused`], so the tables a
+//! host, exactly as the kernels do; tests check them against the CPU kernels ([`crate::kernels`]), so the tables a
 //! GPU kernel is built from are checked on every machine.
 
-use crate::fused::{FusedActivation, JetActivation, Real};
-
-/// The activation of an unrolled rule, with the equality and hashing a kernel cache key needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UnrolledActivation {
-    /// `tanh`, whose derivatives are polynomials in `tanh`.
-    Tanh,
-    /// The logistic sigmoid, whose derivatives are polynomials in the sigmoid.
-    Sigmoid,
-    /// `sin`, whose derivatives cycle through `cos`, `-sin`, `-cos`, `sin`.
-    Sin,
-}
+use crate::activation::Activation;
+use crate::kernels::{JetActivation, Real};
 
 /// One product `count · σ^(order) · Π factors` (times one gradient stream, backward).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -51,7 +41,7 @@ pub enum Pass {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UnrolledRule {
     /// The activation.
-    pub activation: UnrolledActivation,
+    pub activation: Activation,
     /// Stacked streams, the value included.
     pub streams: usize,
     /// `polynomials[k]`: coefficients (ascending powers) of `σ^(k)` as a polynomial in `σ`
@@ -116,11 +106,7 @@ impl UnrolledRule {
             }
         }
         let backward = backward.into_iter().map(merge_equal).collect();
-        let activation = match program.activation() {
-            FusedActivation::Tanh => UnrolledActivation::Tanh,
-            FusedActivation::Sigmoid => UnrolledActivation::Sigmoid,
-            FusedActivation::Sin => UnrolledActivation::Sin,
-        };
+        let activation = program.activation();
         let polynomials = program
             .polynomials()
             .iter()
@@ -156,7 +142,7 @@ impl UnrolledRule {
     /// `σ^(order)` at `pre = z + b`, given `σ(pre)` (and `sin`, `cos` for the sine).
     fn derivative<E: Real>(&self, order: usize, value: E, (sin, cos): (E, E)) -> E {
         match self.activation {
-            UnrolledActivation::Sin => match order % 4 {
+            Activation::Sin => match order % 4 {
                 0 => sin,
                 1 => cos,
                 2 => E::of(-1.0) * sin,
@@ -171,12 +157,13 @@ impl UnrolledRule {
 
     fn activate<E: Real>(&self, pre: E) -> (E, (E, E)) {
         match self.activation {
-            UnrolledActivation::Tanh => (pre.tanh(), (E::default(), E::default())),
-            UnrolledActivation::Sigmoid => (pre.sigmoid(), (E::default(), E::default())),
-            UnrolledActivation::Sin => {
+            Activation::Tanh => (pre.tanh(), (E::default(), E::default())),
+            Activation::Sigmoid => (pre.sigmoid(), (E::default(), E::default())),
+            Activation::Sin => {
                 let (sin, cos) = pre.sin_cos();
                 (sin, (sin, cos))
             }
+            Activation::Swish => unreachable!("JetActivation::new refuses swish"),
         }
     }
 
@@ -243,8 +230,8 @@ fn merge_equal(products: Vec<Product>) -> Vec<Product> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fused::{Stacked, layer_backward, layer_forward};
-    use crate::matmul::MatRef;
+    use crate::kernels::matmul::MatRef;
+    use crate::kernels::{Stacked, layer_backward, layer_forward};
     use crate::partial::{DerivativeSet, Partial};
     use crate::sampling::rng_from_seed;
     use rand::Rng;
@@ -278,11 +265,7 @@ mod tests {
     #[test]
     fn unrolled_rule_matches_the_fused_kernels_forward_and_backward() {
         let (points, width) = (7, 5);
-        for activation in [
-            FusedActivation::Tanh,
-            FusedActivation::Sigmoid,
-            FusedActivation::Sin,
-        ] {
+        for activation in [Activation::Tanh, Activation::Sigmoid, Activation::Sin] {
             for (k, set) in sets().iter().enumerate() {
                 let program = JetActivation::new(activation, set);
                 let rule = UnrolledRule::new(&program);
@@ -318,7 +301,7 @@ mod tests {
         // σ' g_x + 2 σ'' z_x g_xx, the second one product with count 2 rather than two.
         let partial = |c: &[usize]| Partial::from_coords(c).expect("valid partial");
         let set = DerivativeSet::closure_of([partial(&[0, 0])]);
-        let rule = UnrolledRule::new(&JetActivation::new(FusedActivation::Tanh, &set));
+        let rule = UnrolledRule::new(&JetActivation::new(Activation::Tanh, &set));
         assert_eq!(rule.streams, 3);
         let x = set
             .iter()

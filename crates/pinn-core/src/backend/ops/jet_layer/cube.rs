@@ -20,16 +20,17 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::zspace::{Strides, metadata::Metadata};
 use cubecl::{calculate_cube_count_elemwise, prelude::*};
 
-use super::fused_ops::JetLayerOps;
-use crate::fused::JetActivation;
-use crate::unrolled::{Pass, UnrolledActivation, UnrolledRule};
+use super::JetLayerOps;
+use crate::activation::Activation;
+use crate::kernels::JetActivation;
+use crate::kernels::unrolled::{Pass, UnrolledRule};
 
 /// `σ(pre)`.
 #[cube]
-fn activate<F: Float>(pre: F, #[comptime] activation: UnrolledActivation) -> F {
-    if comptime!(activation == UnrolledActivation::Tanh) {
+fn activate<F: Float>(pre: F, #[comptime] activation: Activation) -> F {
+    if comptime!(activation == Activation::Tanh) {
         pre.tanh()
-    } else if comptime!(activation == UnrolledActivation::Sigmoid) {
+    } else if comptime!(activation == Activation::Sigmoid) {
         F::new(1.0) / (F::new(1.0) + (F::new(0.0) - pre).exp())
     } else {
         pre.sin()
@@ -42,12 +43,12 @@ fn activate<F: Float>(pre: F, #[comptime] activation: UnrolledActivation) -> F {
 fn derivative<F: Float>(
     pre: F,
     value: F,
-    #[comptime] activation: UnrolledActivation,
+    #[comptime] activation: Activation,
     #[comptime] order: usize,
     #[comptime] coefficients: Vec<i64>,
 ) -> F {
     let mut out = F::new(0.0);
-    if comptime!(activation == UnrolledActivation::Sin) {
+    if comptime!(activation == Activation::Sin) {
         let phase = comptime!(order % 4);
         if comptime!(phase == 0) {
             out = value;
@@ -365,7 +366,6 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
-    use crate::fused::FusedActivation;
     use crate::partial::{DerivativeSet, Partial};
     use crate::sampling::rng_from_seed;
     use rand::Rng;
@@ -478,10 +478,10 @@ mod tests {
         // into row blocks (`row_blocks`).
         let (width, next) = (20, 7);
         for (activation, points) in [
-            (FusedActivation::Tanh, 37),
-            (FusedActivation::Sigmoid, 37),
-            (FusedActivation::Sin, 37),
-            (FusedActivation::Tanh, 1024),
+            (Activation::Tanh, 37),
+            (Activation::Sigmoid, 37),
+            (Activation::Sin, 37),
+            (Activation::Tanh, 1024),
         ] {
             for (k, set) in sets.iter().enumerate() {
                 let program = Arc::new(JetActivation::new(activation, set));
@@ -647,11 +647,7 @@ mod tests {
             DerivativeSet::closure_of([partial(&[0, 0]), partial(&[1])]),
             DerivativeSet::closure_of([partial(&[0, 0, 1]), partial(&[1, 1, 1]), partial(&[2])]),
         ];
-        for activation in [
-            FusedActivation::Tanh,
-            FusedActivation::Sigmoid,
-            FusedActivation::Sin,
-        ] {
+        for activation in [Activation::Tanh, Activation::Sigmoid, Activation::Sin] {
             for (k, set) in sets.iter().enumerate() {
                 let program = JetActivation::new(activation, set);
                 for pass in [Pass::Forward, Pass::Backward] {

@@ -5,7 +5,7 @@
 //! no zero-filled scratch, no realigning copy, and transposes as strides instead of copies.
 #![allow(unsafe_code)] // the one call into `gemm::gemm`, whose bounds are checked just before it
 
-use crate::fused::Real;
+use crate::kernels::Real;
 
 /// A read-only matrix view over a slice: element `(i, j)` is `data[i * row_stride + j * col_stride]`.
 #[derive(Clone, Copy, Debug)]
