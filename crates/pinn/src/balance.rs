@@ -9,13 +9,15 @@ use burn::tensor::Tensor;
 use pinn_core::backend::to_scalar;
 use pinn_core::config::LossBalanceConfig;
 
-use crate::problem::{LossValue, Problem};
+use crate::problem::{LossValue, Problem, add_weighted};
 
 /// The balancing weights of a run and when they are next updated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LossBalance {
     every: usize,
     alpha: f64,
+    /// The problem file's weight of each component ([`Problem::component_weights`]).
+    file_weights: Vec<f64>,
     /// One weight per loss component (in the order of [`Problem::component_names`]),
     /// multiplying the component's `weight` from the problem file.
     weights: Vec<f64>,
@@ -27,6 +29,7 @@ impl LossBalance {
         Self {
             every: config.every,
             alpha: config.alpha,
+            file_weights: problem.component_weights(),
             weights: vec![1.0; problem.component_names().len()],
         }
     }
@@ -80,16 +83,15 @@ impl LossBalance {
     }
 
     /// The balanced total `Σᵢ weightᵢ · λᵢ · Lᵢ` of a loss (`weightᵢ` from the problem file).
-    pub fn total(&self, problem: &Problem, loss: &LossValue) -> Tensor<1> {
-        let file_weights = problem.component_weights();
+    pub fn total(&self, loss: &LossValue) -> Tensor<1> {
         let mut total: Option<Tensor<1>> = None;
-        for ((component, w), lambda) in loss.components.iter().zip(file_weights).zip(&self.weights)
+        for ((component, w), lambda) in loss
+            .components
+            .iter()
+            .zip(&self.file_weights)
+            .zip(&self.weights)
         {
-            let term = component.clone().mul_scalar(w * lambda);
-            total = Some(match total {
-                Some(t) => t.add(term),
-                None => term,
-            });
+            total = Some(add_weighted(total, component, w * lambda));
         }
         total.expect("a problem has at least one loss component")
     }

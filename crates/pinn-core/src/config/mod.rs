@@ -207,6 +207,15 @@ pub const MAX_STAGES: usize = 1000;
 /// Most points one point set may hold.
 pub const MAX_POINTS: usize = 100_000_000;
 
+/// Points of an even grid with `counts` points per input, or `None` past [`MAX_POINTS`] (or
+/// past `usize`).
+pub fn grid_points(counts: &[usize]) -> Option<usize> {
+    counts
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .filter(|&n| n <= MAX_POINTS)
+}
+
 /// How an unknown parameter is represented while training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -1081,8 +1090,7 @@ impl ProblemConfig {
                     ),
                 ));
             }
-            let total = counts.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-            if total.is_none_or(|n| n > MAX_POINTS) {
+            if grid_points(counts).is_none() {
                 return Err(invalid(
                     "evaluate.grid",
                     format!("more than {MAX_POINTS} points"),

@@ -13,7 +13,7 @@ pub struct LossValue {
 }
 
 /// `total + weight · component` (the first component starts the sum).
-pub(super) fn add_weighted(
+pub(crate) fn add_weighted(
     total: Option<Tensor<1>>,
     component: &Tensor<1>,
     weight: f64,

@@ -12,7 +12,7 @@ use burn::tensor::Tensor;
 use pinn_core::backend::{self, DeviceError, to_vec};
 use pinn_core::config::{
     ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
-    PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform,
+    PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
 };
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
@@ -45,6 +45,7 @@ use terms::*;
 
 pub use evaluation::{Evaluation, EvaluationGrid, UnknownReport, relative_l2};
 pub use loss::LossValue;
+pub(crate) use loss::add_weighted;
 pub use residuals::{Fields, ResidualFn};
 
 /// Errors while building a problem.

@@ -49,8 +49,7 @@ pub(super) fn build_point_sets(
                     ))
                     .into());
                 }
-                let total = counts.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-                if total.is_none_or(|n| n > MAX_POINTS) {
+                if grid_points(counts).is_none() {
                     return Err(invalid(format!(
                         "`grid = {counts:?}` exceeds the {MAX_POINTS} points a set may hold"
                     ))

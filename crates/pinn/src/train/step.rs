@@ -49,9 +49,9 @@ pub enum ReplayStatus {
 }
 
 /// The total loss to minimise: the problem's, or with loss balancing its balanced total.
-fn objective(problem: &Problem, loss: &LossValue, balance: Option<&LossBalance>) -> Tensor<1> {
+fn objective(loss: &LossValue, balance: Option<&LossBalance>) -> Tensor<1> {
     match balance {
-        Some(b) => b.total(problem, loss),
+        Some(b) => b.total(loss),
         None => loss.total.clone(),
     }
 }
@@ -69,7 +69,7 @@ pub(super) fn loss_and_gradient(
         .map(|p| p.clone().autodiff().require_grad())
         .collect();
     let loss = problem.loss(&tracked);
-    let total = objective(problem, &loss, balance);
+    let total = objective(&loss, balance);
     let grads = total.backward();
     let gradient = tracked
         .iter()
