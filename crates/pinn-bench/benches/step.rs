@@ -7,10 +7,10 @@ use pinn_bench::{PROBLEMS, Workspace};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
-static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
+static ALLOCATOR: pinn_bench::allocator::Allocator = pinn_bench::allocator::Allocator {};
 
 fn training_step(c: &mut Criterion) {
-    pinn::allocator::keep_freed_memory();
+    pinn_bench::allocator::keep_freed_memory();
     let mut group = c.benchmark_group("training_step");
     group.sample_size(20);
     let workspace = Workspace::from_current_dir(None).unwrap_or_else(|e| panic!("{e}"));

@@ -10,6 +10,8 @@ use pinn::stats::median;
 use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, ReplayStatus, Trainer};
 use serde::{Deserialize, Serialize};
 
+pub mod allocator;
+
 /// The paper's eight benchmark problems, by file stem under `problems/`.
 pub const PROBLEMS: [&str; 8] = [
     "burgers_cont_fwd",

@@ -14,7 +14,7 @@ use pinn_bench::{BenchResults, Measurement, PROBLEMS, ReferenceTiming, Workspace
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
 #[global_allocator]
-static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
+static ALLOCATOR: pinn_bench::allocator::Allocator = pinn_bench::allocator::Allocator {};
 
 #[derive(Parser)]
 #[command(
@@ -93,7 +93,7 @@ enum Sub {
 }
 
 fn main() {
-    pinn::allocator::keep_freed_memory();
+    pinn_bench::allocator::keep_freed_memory();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -3,16 +3,16 @@
 //! - [`jet`]: Taylor-mode derivative propagation on Burn tensors (the derivative engine);
 //! - [`partial`]: multi-indices of partial derivatives and closed derivative sets;
 //! - [`expr`]: residual expressions, parsed from strings and evaluated on jets;
-//! - [`fused`]: the fused jet activation (one operation per layer, hand-written backward);
-//! - [`irk_misfit`]: the discrete-time loss term as one kernel pair;
-//! - [`unrolled`]: the same rule as flat product lists, the form GPU kernels are built from;
+//! - [`activation`]: the hidden-layer activations and their derivative rules;
+//! - [`kernels`]: the fused jet layer and the IRK misfit as CPU kernels, and the rule compiler
+//!   the GPU kernels are built from;
 //! - [`network`]: the trait a network implements;
-//! - [`config`], [`data`], [`sampling`]: problem files, `.npy` data and random draws;
-//! - [`backend`]: device and precision selection (the only module naming a backend).
+//! - [`data`], [`sampling`]: `.npy` data and seeded random draws;
+//! - [`backend`]: devices, precision, the execution plan of a run and the backend operations
+//!   (the only module naming a backend).
 
 pub mod activation;
 pub mod backend;
-pub mod config;
 pub mod data;
 pub mod expr;
 pub mod jet;

@@ -1,9 +1,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::Init;
 use burn::tensor::{FloatDType, Tensor, TensorData};
+use pinn_core::Activation;
 use pinn_core::backend::{dense, jet_activation, jet_layer};
-use pinn_core::config::{Activation, Init};
 use pinn_core::jet::matmul_in;
 use pinn_core::kernels::JetActivation;
 use pinn_core::sampling::{SeededRng, standard_normal};
@@ -38,15 +39,16 @@ pub struct Mlp {
     scale: Vec<f64>,
     scale_t: Tensor<2>,
     shift_t: Tensor<2>,
-    /// The fused activation, when the device has one and it is enabled.
+    /// The fused activation, when the plan fuses layers and the activation has a fused rule.
     fused: Option<Activation>,
     /// Compiled fused rules, one per derivative set seen.
     programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
-    /// Precision of the matrix products when it differs from the parameters' (mixed
-    /// precision: bf16).
+    /// Precision of the matrix products when it differs from the parameters' (the plan's bf16
+    /// products: activations, derivative rules, losses and the optimiser stay in the
+    /// parameters' precision; bf16 keeps f32's exponent range, so no loss scaling is needed).
     matmul_dtype: Option<FloatDType>,
     /// Whether a fused forward cuts the streams apart before an output product wider than the
-    /// last hidden layer (on the CPU; on GPUs it would only add launches).
+    /// last hidden layer (the plan's choice: on the CPU; on GPUs it would only add launches).
     cut_before_wide_output: bool,
 }
 
@@ -57,6 +59,7 @@ impl Mlp {
     /// If `lower` and `upper` do not have one entry per input (checked by the config loader).
     pub fn new(spec: &MlpSpec, lower: &[f64], upper: &[f64], ctx: &TensorContext) -> Self {
         let inputs = spec.inputs;
+        let plan = ctx.plan();
         assert_eq!(lower.len(), inputs);
         assert_eq!(upper.len(), inputs);
         let scale: Vec<f64> = lower
@@ -79,26 +82,15 @@ impl Mlp {
             scale_t: ctx.matrix(&scale, 1, inputs),
             shift_t: ctx.matrix(&shift, 1, inputs),
             scale,
-            fused: Some(spec.activation).filter(|a| a.has_fused_rule()),
+            fused: Some(spec.activation).filter(|a| plan.fused_layers() && a.has_fused_rule()),
             programs: Arc::default(),
-            matmul_dtype: None,
-            cut_before_wide_output: !ctx.kind().launches_kernels(),
+            matmul_dtype: plan.half_matmuls().then_some(FloatDType::BF16),
+            cut_before_wide_output: plan.cut_before_wide_output(),
         }
     }
 
-    /// Mixed precision: the matrix products of the (op-by-op) forward pass in bf16, with
-    /// activations, derivative rules, losses and the optimiser in the parameters' precision.
-    /// bf16 keeps f32's exponent range, so no loss scaling is needed. Turns the fused layers
-    /// off, which compute in the parameters' precision.
-    pub fn with_half_matmuls(mut self, on: bool) -> Self {
-        self.matmul_dtype = on.then_some(FloatDType::BF16);
-        if on {
-            self.fused = None;
-        }
-        self
-    }
-
-    /// Turns the fused layer path off (the op-by-op reference) or back on where available.
+    /// Turns the fused layer path off (the op-by-op reference) or back on where the activation
+    /// has a fused rule, whatever the context's plan says (tests compare the two paths).
     pub fn with_fused_layers(mut self, on: bool) -> Self {
         self.fused = Some(self.activation).filter(|a| on && a.has_fused_rule());
         self

@@ -1,10 +1,11 @@
 //! The fused layer path against the op-by-op reference: values, every derivative stream and all
 //! parameter gradients, to rounding in f64, on random networks and random derivative sets.
 
+use pinn_core::Activation;
 use pinn_core::backend::to_vec;
-use pinn_core::config::{Activation, Init};
 use pinn_core::sampling::rng_from_seed;
 use pinn_core::{DerivativeSet, JetNetwork, Partial, Precision, Tensor, TensorContext};
+use pinn_nn::Init;
 use pinn_nn::{Mlp, MlpSpec};
 use rand::Rng;
 

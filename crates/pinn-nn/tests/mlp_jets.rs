@@ -1,10 +1,11 @@
 //! Taylor-mode derivatives through whole networks, and parameter gradients of a residual
 //! loss, against central finite differences in f64.
 
+use pinn_core::Activation;
 use pinn_core::backend::{to_scalar, to_vec};
-use pinn_core::config::{Activation, Init};
 use pinn_core::sampling::rng_from_seed;
 use pinn_core::{DerivativeSet, JetNetwork, Partial, Precision, Tensor, TensorContext};
+use pinn_nn::Init;
 use pinn_nn::{Mlp, MlpSpec};
 
 fn ctx() -> TensorContext {

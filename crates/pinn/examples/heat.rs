@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::f64::consts::PI;
 
-use pinn::core::config::LrDecay;
+use pinn::config::LrDecay;
 use pinn::core::data::GridData;
 use pinn::{ProblemBuilder, ResidualFn, Silent, Trainer};
 

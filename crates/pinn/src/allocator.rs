@@ -1,5 +1,6 @@
-//! The global allocator of the `pinn` and `pinn-bench` binaries: mimalloc, set to keep the
-//! memory it frees.
+//! The global allocator of the `pinn` binary: mimalloc, set to keep the memory it frees. (The
+//! `pinn-bench` binaries install the same, from their own `allocator` module, so that timings
+//! match real runs.)
 //!
 //! A training step allocates and frees the same large tensors every iteration. glibc's
 //! allocator returned them to the kernel each time (page faults were 20 % of a step). mimalloc
@@ -9,7 +10,7 @@
 //! alternating pairs of runs (docs/status.md). A process keeps its peak memory instead, which
 //! for a training run is what it needs anyway.
 
-/// The global allocator the binaries install with `#[global_allocator]`.
+/// The global allocator `main` installs with `#[global_allocator]`.
 pub type Allocator = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (mimalloc 2 and 3), which
@@ -17,7 +18,7 @@ pub type Allocator = mimalloc::MiMalloc;
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Turns mimalloc's purging of freed memory off (see the module docs). Call it at the start of
-/// `main` of a binary whose global allocator is [`Allocator`]; elsewhere it has no effect.
+/// `main`; it has effect only where the global allocator is [`Allocator`].
 pub fn keep_freed_memory() {
     // SAFETY: `mi_option_set` only stores an option value; any value is valid for the purge
     // delay (-1: never purge) and mimalloc reads it on its next purge.

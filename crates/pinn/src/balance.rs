@@ -5,9 +5,9 @@
 //! A component with a large gradient (a residual of size 20) is weighted down against one with
 //! a small gradient (a boundary term), so that no term dominates the update.
 
+use crate::config::LossBalanceConfig;
 use burn::tensor::Tensor;
 use pinn_core::backend::to_scalar;
-use pinn_core::config::LossBalanceConfig;
 
 use crate::problem::{LossValue, Problem, add_weighted};
 

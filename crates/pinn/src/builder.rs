@@ -25,7 +25,7 @@
 
 use std::path::Path;
 
-use pinn_core::config::{LrDecay, ProblemConfig};
+use crate::config::{LrDecay, ProblemConfig};
 use pinn_core::data::GridData;
 use toml::{Table, Value};
 

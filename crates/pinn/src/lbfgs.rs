@@ -4,7 +4,7 @@
 //! (history 50, up to 50 line-search evaluations, `ftol` at machine epsilon, `gtol` 1e-5),
 //! and every run says why it stopped.
 
-pub use pinn_core::config::LbfgsConfig;
+pub use crate::config::LbfgsConfig;
 use serde::Serialize;
 
 /// Why a run stopped.

@@ -12,9 +12,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod allocator;
 pub mod balance;
 pub mod builder;
+pub mod config;
 pub mod lbfgs;
 pub mod optim;
 mod passes;

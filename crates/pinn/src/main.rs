@@ -9,9 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pinn::reference::{DatasetStore, GENERATORS};
 use pinn::{DeviceKind, LoadOptions, Mode, Precision, Problem, Progress, Trainer};
 
-/// mimalloc, which keeps the memory a step frees for the next (see [`pinn::allocator`]).
+mod allocator;
+
+/// mimalloc, which keeps the memory a step frees for the next (see [`allocator`]).
 #[global_allocator]
-static ALLOCATOR: pinn::allocator::Allocator = pinn::allocator::Allocator {};
+static ALLOCATOR: allocator::Allocator = allocator::Allocator {};
 
 #[derive(Parser)]
 #[command(
@@ -172,7 +174,7 @@ fn load(file: &Path, options: &LoadOptions) -> Result<Problem> {
     // says only what was being done, so the path is printed once.
     let context = "cannot set up the problem";
     // Generate a missing dataset here, with a progress bar, before the problem is built.
-    let config = pinn::core::config::ProblemConfig::load(file).context(context)?;
+    let config = pinn::config::ProblemConfig::load(file).context(context)?;
     if let Some(generator) = config.dataset.as_ref().and_then(|d| d.generator.as_deref()) {
         let store = DatasetStore::new(&options.datasets);
         if store.verified(generator).is_none() {
@@ -201,7 +203,7 @@ fn generate(store: &DatasetStore, name: &str) -> Result<pinn::reference::Manifes
 }
 
 fn main() -> std::process::ExitCode {
-    pinn::allocator::keep_freed_memory();
+    allocator::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -319,6 +321,7 @@ fn run(cli: Cli) -> Result<()> {
             if r.iterations > 0 {
                 println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
             }
+            println!("execution          {}", r.execution);
             if let Some(graph) = &r.graph_replay {
                 println!("graph replay       {graph}");
             }

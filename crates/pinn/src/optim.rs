@@ -1,7 +1,7 @@
 //! Adam on a flat list of parameter tensors, updated in place without autodiff.
 
+use crate::config::{LrDecay, OptimizerConfig};
 use burn::tensor::Tensor;
-use pinn_core::config::{LrDecay, OptimizerConfig};
 
 /// Adam (Kingma & Ba) with PyTorch's update rule:
 /// `p ← p − lr · m̂ / (√v̂ + ε)`, `m̂ = m / (1 − β₁ᵗ)`, `v̂ = v / (1 − β₂ᵗ)`.

@@ -125,7 +125,7 @@ fn a_run_is_plotted_as_png_files() {
 
 #[test]
 fn learning_rate_decays_reach_the_optimiser_settings() {
-    use pinn::core::config::LrDecay;
+    use pinn::config::LrDecay;
     let with = |decay: LrDecay| {
         burgers_like(ProblemBuilder::new("decay"))
             .residual("f", "u_t")

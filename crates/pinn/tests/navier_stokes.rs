@@ -9,7 +9,7 @@ use common::workspace;
 
 use std::path::{Path, PathBuf};
 
-use pinn::core::config::ProblemConfig;
+use pinn::config::ProblemConfig;
 use pinn::{LoadOptions, Problem, Silent, Trainer};
 use pinn_core::data::{Array, write_npy};
 

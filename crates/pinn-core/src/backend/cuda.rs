@@ -4,19 +4,19 @@
 
 use burn::tensor::Device;
 
-use super::Mode;
+use super::ExecutionPlan;
 
-/// Opens CUDA device 0 for `mode`, or says why it cannot.
+/// Opens CUDA device 0 for `plan`, or says why it cannot.
 #[cfg(feature = "cuda")]
-pub(super) fn open(mode: Mode) -> Result<Device, String> {
+pub(super) fn open(plan: &ExecutionPlan) -> Result<Device, String> {
     probe()?;
-    configure_fusion(mode)?;
+    configure_fusion(plan)?;
     Ok(Device::cuda(0))
 }
 
 /// Without the `cuda` feature there is no CUDA backend to open.
 #[cfg(not(feature = "cuda"))]
-pub(super) fn open(_mode: Mode) -> Result<Device, String> {
+pub(super) fn open(_plan: &ExecutionPlan) -> Result<Device, String> {
     Err("this build has no CUDA support (rebuild with `--features cuda`)".into())
 }
 
@@ -58,11 +58,12 @@ fn probe() -> Result<(), String> {
 /// `graph`, `graph+amp`) cap fusion exploration at zero, so every operation runs as its own
 /// kernel; the fused ones keep Burn's default.
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
-pub(super) fn configure_fusion(mode: Mode) -> Result<(), String> {
+pub(super) fn configure_fusion(plan: &ExecutionPlan) -> Result<(), String> {
     use burn::BurnConfig;
     use cubecl_environment::config::RuntimeConfig;
 
-    let unfused = !mode.fuses_layers();
+    let unfused = !plan.burn_fusion();
+    let mode = plan.mode();
     let text = if unfused {
         "[fusion.beam_search]\nmax_explorations = 0\n"
     } else {

@@ -3,12 +3,12 @@
 
 use burn::tensor::Device;
 
-use super::Mode;
+use super::ExecutionPlan;
 
-/// Opens the default wgpu adapter for `mode`, or says why it cannot.
+/// Opens the default wgpu adapter for `plan`, or says why it cannot.
 #[cfg(feature = "wgpu")]
-pub(super) fn open(mode: Mode) -> Result<Device, String> {
-    super::cuda::configure_fusion(mode)?;
+pub(super) fn open(plan: &ExecutionPlan) -> Result<Device, String> {
+    super::cuda::configure_fusion(plan)?;
     let device = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
     probe(&device)?;
     Ok(device)
@@ -16,7 +16,7 @@ pub(super) fn open(mode: Mode) -> Result<Device, String> {
 
 /// Without the `wgpu` feature there is no wgpu backend to open.
 #[cfg(not(feature = "wgpu"))]
-pub(super) fn open(_mode: Mode) -> Result<Device, String> {
+pub(super) fn open(_plan: &ExecutionPlan) -> Result<Device, String> {
     Err("this build has no wgpu support (rebuild with `--features wgpu`)".into())
 }
 

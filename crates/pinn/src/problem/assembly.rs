@@ -115,7 +115,11 @@ impl Problem {
             field: field.to_string(),
             message,
         };
-        let ctx = TensorContext::new(config.run.device, config.run.precision, config.run.mode)
+        let plan_options = PlanOptions {
+            fuse_layers: config.run.fuse_layers,
+        };
+        let ctx = ExecutionPlan::resolve(config.run.device, config.run.mode, plan_options)
+            .and_then(|plan| TensorContext::open(plan, config.run.precision))
             .map_err(|e| {
                 let field = match e {
                     DeviceError::Mode(..) => "run.mode",
@@ -263,9 +267,7 @@ impl Problem {
             activation: config.network.activation,
             init: config.network.init,
         };
-        let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx)
-            .with_fused_layers(config.run.mode.fuses_layers() && config.run.fuse_layers)
-            .with_half_matmuls(config.run.mode.uses_half_matmuls());
+        let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx);
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
@@ -288,7 +290,6 @@ impl Problem {
             initial: Vec::new(),
             input_axes,
             discrete,
-            fused_irk: config.run.mode.fuses_layers() && config.run.fuse_layers,
             config,
         };
         let loss_configs = problem.config.loss.clone();
@@ -312,7 +313,7 @@ impl Problem {
             problem.terms.push(term);
             term_coords.push(coords);
         }
-        let stack = problem.ctx.kind().launches_kernels();
+        let stack = problem.ctx.plan().stacked_passes();
         problem.share_forward_passes(&term_coords, stack);
         let exact = &problem.config.evaluate.exact;
         if !exact.is_empty() {

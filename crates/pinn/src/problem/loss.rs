@@ -126,7 +126,7 @@ impl Problem {
                     } => {
                         let u = env.field(*field, Partial::VALUE, &values).into_value();
                         let f = self.residuals[*rhs].value(&env, &values, &u);
-                        if self.fused_irk && f.dims() == u.dims() {
+                        if self.ctx.plan().fused_irk() && f.dims() == u.dims() {
                             // One operation: the product, the misfit and its sum of squares.
                             let elements = u.dims().iter().product::<usize>();
                             let sum =

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use burn::tensor::Tensor;
-use pinn_core::backend::{self, DeviceError, to_vec};
-use pinn_core::config::{
+use crate::config::{
     ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
     PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
 };
+use burn::tensor::Tensor;
+use pinn_core::backend::{self, DeviceError, ExecutionPlan, PlanOptions, to_vec};
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
 use pinn_core::sampling::{
@@ -141,8 +141,6 @@ pub struct Problem {
     initial: Vec<Tensor<2>>,
     input_axes: Vec<usize>,
     discrete: Option<Discrete>,
-    /// Whether discrete-time terms run as one fused operation (the fused modes) or op by op.
-    fused_irk: bool,
 }
 
 impl std::fmt::Debug for Problem {

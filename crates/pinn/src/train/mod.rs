@@ -65,7 +65,7 @@ impl<'a> Trainer<'a> {
             start: 0,
             replay: Replay::Off,
         };
-        if problem.context().mode().replays_graph() {
+        if problem.context().plan().graph_replay() {
             trainer.with_graph_replay()
         } else {
             trainer
@@ -395,6 +395,7 @@ impl<'a> Trainer<'a> {
             network: self.problem.network().describe(),
             seed: cfg.seed,
             device: format!("{:?}", cfg.run.device).to_lowercase(),
+            execution: self.problem.context().plan().to_string(),
             precision: format!("{:?}", cfg.run.precision).to_lowercase(),
             iterations,
             final_loss: last_total,
@@ -437,7 +438,7 @@ impl<'a> Trainer<'a> {
     /// after iteration `adam_iterations`. Returns its summary and the final loss components.
     fn polish_with_lbfgs(
         &mut self,
-        config: &pinn_core::config::LbfgsConfig,
+        config: &crate::config::LbfgsConfig,
         adam_iterations: usize,
         metrics: &mut MetricsLog,
         progress: &mut dyn Progress,

@@ -15,6 +15,8 @@ pub struct Report {
     pub device: String,
     /// Precision.
     pub precision: String,
+    /// The execution plan the run followed (`fused on cpu: fused layers, fused IRK term`).
+    pub execution: String,
     /// Iterations run.
     pub iterations: usize,
     /// Final total loss.

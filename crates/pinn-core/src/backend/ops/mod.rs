@@ -11,8 +11,8 @@ use burn::backend::tensor::FloatTensor;
 
 use crate::kernels::Real;
 
-pub(crate) mod irk_misfit;
-pub(crate) mod jet_layer;
+pub(super) mod irk_misfit;
+pub(super) mod jet_layer;
 
 /// `t` itself when its buffer is contiguous from its start, else a contiguous copy: what the CPU
 /// kernels read.

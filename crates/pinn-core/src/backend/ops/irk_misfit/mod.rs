@@ -87,13 +87,14 @@ mod fusion_meta {
     }
 }
 
-/// `Σ (u + f[:, ..q] · map − target)²` as one operation (shape `[1]`); see [`IrkMisfitOps`].
-pub(crate) fn irk_misfit(
-    u: Tensor<2>,
-    f: Tensor<2>,
-    map: Tensor<2>,
-    target: Tensor<2>,
-) -> Tensor<1> {
+/// The discrete-time loss term `Σ (u + f[:, ..q] · map − target)²` (shape `[1]`) as one
+/// operation with a hand-written backward for `u` and `f` (`map` and `target` are constants):
+/// `u: [rows, cols]`, `f: [rows, ≥ q]` (its first `q` columns enter), `map: [q, cols]`, the
+/// target `[rows | 1, cols | 1]`, broadcast. See [`IrkMisfitOps`].
+///
+/// # Panics
+/// When the shapes disagree ([`crate::kernels::irk_misfit::IrkShape::new`] checks them).
+pub fn irk_misfit(u: Tensor<2>, f: Tensor<2>, map: Tensor<2>, target: Tensor<2>) -> Tensor<1> {
     Tensor::from_dispatch(<Dispatch as IrkMisfitOps>::irk_misfit(
         u.into_dispatch(),
         f.into_dispatch(),

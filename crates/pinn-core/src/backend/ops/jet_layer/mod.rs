@@ -162,8 +162,11 @@ mod fusion_meta {
     }
 }
 
-/// `σ(z + bias) · weight` on the stacked jet: [`jet_layer`](JetLayerOps::jet_layer).
-pub(crate) fn jet_layer(
+/// The fused jet layer: the jet activation `σ(z + bias)` of a stacked jet `z: [streams · points,
+/// width]` (see [`crate::kernels`]) followed by the product with the next layer's `weight: [width,
+/// next]`, as one operation with one hand-written backward, on every device (the CPU kernels,
+/// or the CubeCL ones on CUDA and wgpu).
+pub fn jet_layer(
     z: Tensor<2>,
     bias: Tensor<2>,
     weight: Tensor<2>,
@@ -177,12 +180,10 @@ pub(crate) fn jet_layer(
     ))
 }
 
-/// `σ(z + bias)` on the stacked jet: [`jet_activation`](JetLayerOps::jet_activation).
-pub(crate) fn jet_activation(
-    z: Tensor<2>,
-    bias: Tensor<2>,
-    program: &Arc<JetActivation>,
-) -> Tensor<2> {
+/// The activated stacked jet `σ(z + bias)` alone (bias on the value rows only): the fused
+/// activation without the next layer's product, for the last hidden layer of a network whose
+/// output is wider than it.
+pub fn jet_activation(z: Tensor<2>, bias: Tensor<2>, program: &Arc<JetActivation>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as JetLayerOps>::jet_activation(
         z.into_dispatch(),
         bias.into_dispatch(),
@@ -190,8 +191,10 @@ pub(crate) fn jet_activation(
     ))
 }
 
-/// A layer's matrix product: [`dense`](JetLayerOps::dense).
-pub(crate) fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+/// A network layer's matrix product `a · b` with a hand-written backward: on the CPU the fused
+/// layer's row-tiled product (several times faster than the backend's for a layer's small
+/// inner dimension), on the CubeCL backend its own.
+pub fn dense(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as JetLayerOps>::dense(
         a.into_dispatch(),
         b.into_dispatch(),
