@@ -10,6 +10,11 @@ test:
 bench *args="":
     cargo run --release -p pinn-bench -- {{args}}
 
+# The paper's batch-size and depth study (Figure 3) on the 3-D Navier-Stokes problem
+# (runs/scaling/: scaling.md, scaling.json, scaling_batch.png, scaling_depth.png).
+bench-scaling *args="":
+    cargo run --release -p pinn-bench -- scaling {{args}}
+
 # A Python environment with PyTorch for the reference timings (from PyPI, about 3 GB).
 reference-env dir="/tmp/pinn-torch":
     python3 -m venv {{dir}} && {{dir}}/bin/pip install torch numpy

@@ -13,7 +13,10 @@
 #      layers op by op: first losses, loss curve and time per iteration of each;
 #   5. a per-kernel profile (cubecl's profiling log with durations) of a few Burgers and
 #      Navier-Stokes steps, and kernel launches per step;
-#   6. compute-sanitizer's memcheck and racecheck on the kernel tests, where the tool exists.
+#   6. compute-sanitizer's memcheck and racecheck on the kernel tests, where the tool exists;
+#   7. with what time is left, the batch-size and depth study (`pinn-bench scaling`, the paper's
+#      Figure 3) on the 3-D Navier-Stokes problem, scaling/scaling.json rewritten after every
+#      measurement (SCALING=0 skips it).
 #
 # Everything is written under $OUT (the device tool's), else runs/gpu-check, as it happens, in at
 # most eight files: check.log (the summary of every step), kernels.log, bench.log,
@@ -142,4 +145,10 @@ if command -v compute-sanitizer > /dev/null && [ "$device" != cpu ]; then
     done
 else
     say "compute-sanitizer: not on this machine"
+fi
+
+# 7. The batch-size and depth study, with what is left (a few warm-up and timed steps each).
+if [ "${SCALING:-1}" != 0 ]; then
+    TAIL=30 step scaling $((deadline - SECONDS - 5)) scaling.log "$kit/pinn-bench" \
+        --root "$root" scaling --device "$device" --warmup 3 --iters 10 --out "$out/scaling"
 fi

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use pinn::config::{ConfigError, ProblemConfig};
 use pinn::stats::median;
 use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, ReplayStatus, Trainer};
 use serde::{Deserialize, Serialize};
 
 pub mod allocator;
+pub mod scaling;
 
 /// The paper's eight benchmark problems, by file stem under `problems/`.
 pub const PROBLEMS: [&str; 8] = [
@@ -83,8 +85,28 @@ impl Workspace {
         device: DeviceKind,
         mode: Mode,
     ) -> Result<Problem, ProblemError> {
-        Problem::from_file(
-            &self.root.join("problems").join(format!("{name}.toml")),
+        self.load_problem_with(name, device, mode, |_| Ok(()))
+    }
+
+    /// Loads a shipped problem after `edit` changes its configuration (the scaling study's
+    /// batch and depth); an edit's error names the field it could not set.
+    pub fn load_problem_with(
+        &self,
+        name: &str,
+        device: DeviceKind,
+        mode: Mode,
+        edit: impl FnOnce(&mut ProblemConfig) -> Result<(), String>,
+    ) -> Result<Problem, ProblemError> {
+        let path = self.root.join("problems").join(format!("{name}.toml"));
+        let mut config = ProblemConfig::load(&path)?;
+        edit(&mut config).map_err(|message| ConfigError::Invalid {
+            path: path.clone(),
+            field: "(benchmark edit)".into(),
+            message,
+        })?;
+        Problem::from_config(
+            config,
+            &path,
             &LoadOptions {
                 datasets: self.root.join("datasets"),
                 device: Some(device),

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use pinn::stats::median;
 use pinn::{DeviceKind, Mode, ReplayStatus, Silent, Trainer};
+use pinn_bench::scaling::{self, ScalingPoint, ScalingResults, ScalingRow, Sweep};
 use pinn_bench::{BenchResults, Measurement, PROBLEMS, ReferenceTiming, Workspace, time_steps};
 
 /// Same allocator as the `pinn` binary, so timings match real runs.
@@ -89,6 +90,32 @@ enum Sub {
         /// Train to the full budget afterwards and record the errors.
         #[arg(long)]
         full: bool,
+        /// The scaling study's configuration: interior batch and hidden layers (both or
+        /// neither).
+        #[arg(long, requires = "depth")]
+        batch: Option<usize>,
+        /// See `--batch`.
+        #[arg(long, requires = "batch")]
+        depth: Option<usize>,
+    },
+    /// The paper's batch-size and depth study (Figure 3): one training step of the 3-D
+    /// Navier-Stokes problem (beltrami3d) timed against its interior batch (512 to 131,072)
+    /// and against its depth (2 to 10 hidden layers at batch 8,192), in eager, fused, graph
+    /// and graph+fused, each in a fresh process; writes `scaling.md`, `scaling.json` and
+    /// `scaling_{batch,depth}.png`.
+    Scaling {
+        /// Device: cpu, cuda or wgpu.
+        #[arg(long, default_value = "cpu")]
+        device: DeviceKind,
+        /// Untimed iterations first.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Timed iterations; the median is reported.
+        #[arg(long, default_value_t = 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        iters: usize,
+        /// Output folder.
+        #[arg(long, default_value = "runs/scaling")]
+        out: PathBuf,
     },
 }
 
@@ -110,28 +137,50 @@ fn run(cli: Cli) -> Result<()> {
             warmup,
             iters,
             full,
+            batch,
+            depth,
         }) => {
-            let m = measure(&workspace, &problem, mode, device, warmup, iters, full)?;
+            let point = batch
+                .zip(depth)
+                .map(|(batch, depth)| ScalingPoint { batch, depth });
+            let m = measure(
+                &workspace,
+                &problem,
+                mode,
+                device,
+                (warmup, iters),
+                full,
+                point,
+            )?;
             println!("{}", serde_json::to_string(&m)?);
             Ok(())
         }
+        Some(Sub::Scaling {
+            device,
+            warmup,
+            iters,
+            out,
+        }) => scaling(&workspace, device, (warmup, iters), &out),
         None => table(&workspace, &cli.table),
     }
 }
 
-/// Times one pair in this process.
+/// Times one pair in this process (at a point of the scaling study, if given): `warmup`
+/// untimed steps, then `iters` timed ones.
 fn measure(
     workspace: &Workspace,
     name: &str,
     mode: Mode,
     device: DeviceKind,
-    warmup: usize,
-    iters: usize,
+    (warmup, iters): (usize, usize),
     full: bool,
+    point: Option<ScalingPoint>,
 ) -> Result<Measurement> {
-    let problem = workspace
-        .load_problem(name, device, mode)
-        .with_context(|| format!("loading problem {name}"))?;
+    let problem = match point {
+        Some(point) => workspace.load_problem_with(name, device, mode, |c| point.apply(c)),
+        None => workspace.load_problem(name, device, mode),
+    }
+    .with_context(|| format!("loading problem {name}"))?;
     let (mut times, replay) = time_steps(&problem, warmup, iters);
     let mut errors = BTreeMap::new();
     if full {
@@ -284,6 +333,81 @@ fn table(workspace: &Workspace, args: &TableArgs) -> Result<()> {
     write_outputs(&results, device, &args.out)
 }
 
+/// The scaling study: every point of both sweeps in every mode, each in a fresh process;
+/// the results are written after every measurement, so a run cut short keeps what it has.
+fn scaling(
+    workspace: &Workspace,
+    device: DeviceKind,
+    (warmup, iters): (usize, usize),
+    out: &Path,
+) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the pinn-bench binary")?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut results = ScalingResults {
+        device,
+        rows: Vec::new(),
+    };
+    let json_path = out.join("scaling.json");
+    for sweep in [Sweep::Batch, Sweep::Depth] {
+        for point in ScalingPoint::sweep(sweep) {
+            for mode in scaling::MODES {
+                let (median_ms, note) = match mode.unavailable_on(device) {
+                    Some(why) => (None, Some(why.to_string())),
+                    None => {
+                        eprint!(
+                            "batch {} / depth {} / {mode} ... ",
+                            point.batch, point.depth
+                        );
+                        let mut cmd = Command::new(&exe);
+                        cmd.arg("--root")
+                            .arg(workspace.root())
+                            .args(["measure", "--problem", scaling::PROBLEM])
+                            .args(["--mode", mode.name(), "--device", device.name()])
+                            .args(["--warmup", &warmup.to_string()])
+                            .args(["--iters", &iters.to_string()])
+                            .args(["--batch", &point.batch.to_string()])
+                            .args(["--depth", &point.depth.to_string()]);
+                        match run_measurement(cmd) {
+                            Ok(m) => {
+                                eprintln!("{:.2} ms", m.median_ms.unwrap_or(f64::NAN));
+                                (m.median_ms, m.replay_abandoned.or(m.unavailable))
+                            }
+                            Err(e) => {
+                                eprintln!("failed: {e:#}");
+                                (None, Some(format!("failed: {e:#}")))
+                            }
+                        }
+                    }
+                };
+                results.rows.push(ScalingRow {
+                    sweep,
+                    point,
+                    mode,
+                    median_ms,
+                    note,
+                });
+                std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
+                    .with_context(|| format!("writing {}", json_path.display()))?;
+            }
+        }
+    }
+    let markdown = results.markdown();
+    let md_path = out.join("scaling.md");
+    std::fs::write(&md_path, &markdown)
+        .with_context(|| format!("writing {}", md_path.display()))?;
+    match results.plot(out) {
+        Ok(pngs) => eprintln!(
+            "wrote {}, {} and {} charts",
+            md_path.display(),
+            json_path.display(),
+            pngs.len()
+        ),
+        Err(e) => eprintln!("warning: no charts: {e}"),
+    }
+    println!("{markdown}");
+    Ok(())
+}
+
 /// The run with the smallest median `ms` of several, or the first error.
 fn fastest<T>(runs: impl Iterator<Item = Result<T>>, ms: impl Fn(&T) -> f64) -> Result<T> {
     let runs: Vec<T> = runs.collect::<Result<_>>()?;
@@ -322,6 +446,11 @@ fn measure_in_child(
     if args.full {
         cmd.arg("--full");
     }
+    run_measurement(cmd)
+}
+
+/// Runs a `measure` process and reads the measurement it prints.
+fn run_measurement(mut cmd: Command) -> Result<Measurement> {
     let output = cmd.output().context("starting the measurement process")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {

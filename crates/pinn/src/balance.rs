@@ -54,9 +54,10 @@ impl LossBalance {
         (iteration.saturating_sub(1)).is_multiple_of(self.every)
     }
 
-    /// Sets the weights from the gradient norms of every component at `params`: one backward
-    /// pass per component. A component whose gradient vanishes keeps its weight.
-    pub fn update(&mut self, problem: &Problem, params: &[Tensor<2>]) {
+    /// Sets the weights from the gradient norms of every component at `params` (on the
+    /// mini-batches of `iteration`): one backward pass per component. A component whose
+    /// gradient vanishes keeps its weight.
+    pub fn update(&mut self, problem: &Problem, params: &[Tensor<2>], iteration: usize) {
         let count = self.weights.len();
         let norms: Vec<f64> = (0..count)
             .map(|c| {
@@ -64,7 +65,7 @@ impl LossBalance {
                     .iter()
                     .map(|p| p.clone().autodiff().require_grad())
                     .collect();
-                let loss = problem.loss(&tracked);
+                let loss = problem.loss_at(&tracked, iteration);
                 let grads = loss.components[c].backward();
                 let squares: f64 = tracked
                     .iter()

@@ -222,6 +222,15 @@ impl ProblemBuilder {
         self
     }
 
+    /// Trains on mini-batches of a point set defined before: `size` of its points, drawn anew
+    /// every iteration (`batch = size` in a file).
+    pub fn batch(mut self, name: &str, size: usize) -> Self {
+        if let Some(Value::Table(t)) = self.section("points").get_mut(name) {
+            t.insert("batch".into(), Value::Integer(size as i64));
+        }
+        self
+    }
+
     fn loss(mut self, entries: Vec<(&str, Value)>) -> Self {
         self.losses.push(Value::Table(
             entries

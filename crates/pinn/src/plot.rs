@@ -416,3 +416,38 @@ pub fn bar_chart(
     let root = BitMapBackend::new(path, (900, 520)).into_drawing_area();
     draw(&root).map_err(draw_err(path))
 }
+
+/// One line chart of an image drawn by [`line_charts`]: named series of `(x, y)` points.
+#[derive(Clone, Copy, Debug)]
+pub struct LineChart<'a> {
+    /// Title above the chart.
+    pub caption: &'a str,
+    /// Label of the horizontal axis.
+    pub x_label: &'a str,
+    /// Label of the vertical axis.
+    pub y_label: &'a str,
+    /// The series, each drawn as a line with a legend entry.
+    pub series: &'a [(String, Vec<(f64, f64)>)],
+}
+
+/// Line charts side by side in one image, such as the paper's Figure 3 (time per iteration and
+/// speed-up over eager, each against the batch size).
+pub fn line_charts(path: &Path, charts: &[LineChart<'_>]) -> Result<(), PlotError> {
+    ensure_font()?;
+    let width = 640 * charts.len().max(1) as u32;
+    let root = BitMapBackend::new(path, (width, 480)).into_drawing_area();
+    let draw = || -> Result<(), String> {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let areas = root.split_evenly((1, charts.len().max(1)));
+        for (area, chart) in areas.iter().zip(charts) {
+            line_chart(
+                area,
+                chart.caption,
+                (chart.x_label, chart.y_label),
+                chart.series,
+            )?;
+        }
+        root.present().map_err(|e| e.to_string())
+    };
+    draw().map_err(draw_err(path))
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A point set: exactly one source (`grid`, `lhs`, `uniform`, `from` or `union`), optionally
-/// restricted to faces of the domain (`on`) and sub-sampled.
+/// restricted to faces of the domain (`on`), sub-sampled, and read in mini-batches (`batch`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PointSetConfig {
@@ -32,6 +32,11 @@ pub struct PointSetConfig {
     /// Random subset of this size, drawn without replacement.
     #[serde(default)]
     pub sample: Option<usize>,
+    /// Mini-batches: every training iteration reads this many of the set's points (and their
+    /// data), a fresh random draw without replacement each iteration, seeded by the problem's
+    /// `seed`, the set and the iteration (so a resumed run draws the same batches).
+    #[serde(default)]
+    pub batch: Option<usize>,
     /// Gaussian noise added to the data values, relative to each field's standard deviation.
     #[serde(default)]
     pub noise: Option<f64>,

@@ -130,6 +130,14 @@ impl ProblemConfig {
                     "a term needs `fit`, `residuals` or `periodic`".into(),
                 ));
             }
+            if l.periodic.is_some() && !l.fit.is_empty() {
+                return Err(invalid(
+                    &format!("loss[{i}].periodic"),
+                    "compares the two ends of an axis at the set's points, where `fit` has no \
+                     targets: put the fit in a term of its own"
+                        .into(),
+                ));
+            }
             if l.irk.is_some() {
                 if self.time.is_none() {
                     return Err(invalid(

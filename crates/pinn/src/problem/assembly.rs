@@ -271,6 +271,22 @@ impl Problem {
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
+        // The batched sets that loss terms read, each with its stream of draws.
+        let batches = config
+            .point_sets(source)?
+            .into_iter()
+            .enumerate()
+            .filter(|(_, named)| config.loss.iter().any(|l| l.points == named.name))
+            .filter_map(|(stream, named)| {
+                let set = &sets[&named.name];
+                set.batch.map(|size| BatchedSet {
+                    name: named.name,
+                    key: stream_key(config.seed, stream as u64),
+                    pool: set.rows,
+                    size,
+                })
+            })
+            .collect();
 
         let mut problem = Self {
             source: source.to_path_buf(),
@@ -283,6 +299,7 @@ impl Problem {
             unknowns,
             terms: Vec::new(),
             passes: Vec::new(),
+            batches,
             dataset,
             exact: None,
             evaluated: Vec::new(),
@@ -380,37 +397,64 @@ impl Problem {
 
     /// Plans the forward passes (`crate::passes`): terms at the same points get one network
     /// pass between them, and with `stack` (on a GPU) so do terms whose points stack at little
-    /// extra cost.
+    /// extra cost. Terms read in mini-batches get a pass per batch they read (shared by the
+    /// terms reading the same rows of the same points), outside that plan: their rows change
+    /// every iteration.
     pub(super) fn share_forward_passes(&mut self, term_coords: &[Vec<f64>], stack: bool) {
         let dims = self.config.domain.inputs.len();
-        let points: Vec<TermPoints<'_>> = self
-            .terms
+        let whole: Vec<usize> = (0..self.terms.len())
+            .filter(|&t| self.terms[t].pick.is_none())
+            .collect();
+        let points: Vec<TermPoints<'_>> = whole
             .iter()
-            .zip(term_coords)
-            .map(|(t, coords)| TermPoints {
-                coords,
-                rows: coords.len() / dims,
-                set: &t.plan.network,
+            .map(|&t| TermPoints {
+                coords: &term_coords[t],
+                rows: term_coords[t].len() / dims,
+                set: &self.terms[t].plan.network,
             })
             .collect();
         let plans = plan_passes(&points, stack);
-        self.passes = plans
-            .into_iter()
-            .enumerate()
-            .map(|(index, plan)| {
-                for (t, rows) in &plan.members {
-                    self.terms[*t].pass = (index, rows.clone());
-                }
-                // Terms at one set of points: their own input tensor serves the pass.
-                let inputs = match plan.members.first() {
-                    Some((t, rows)) if rows.len() == plan.rows => self.terms[*t].inputs.clone(),
-                    _ => self.ctx.matrix(&plan.coords, plan.rows, dims),
-                };
-                ForwardPass {
-                    inputs,
-                    set: plan.set,
-                }
-            })
-            .collect();
+        let mut passes: Vec<ForwardPass> = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let index = passes.len();
+            for (member, rows) in &plan.members {
+                self.terms[whole[*member]].pass = (index, rows.clone());
+            }
+            // Terms at one set of points: their own input tensor serves the pass.
+            let inputs = match plan.members.first() {
+                Some((t, rows)) if rows.len() == plan.rows => self.terms[whole[*t]].inputs.clone(),
+                _ => self.ctx.matrix(&plan.coords, plan.rows, dims),
+            };
+            passes.push(ForwardPass {
+                inputs,
+                set: plan.set,
+                pick: None,
+            });
+        }
+        let mut batched: Vec<(usize, usize)> = Vec::new();
+        for t in 0..self.terms.len() {
+            let Some(pick) = self.terms[t].pick else {
+                continue;
+            };
+            let shared = batched
+                .iter()
+                .find(|&&(first, _)| {
+                    self.terms[first].pick == Some(pick) && term_coords[first] == term_coords[t]
+                })
+                .map(|&(_, pass)| pass);
+            let pass = shared.unwrap_or_else(|| {
+                passes.push(ForwardPass {
+                    inputs: self.terms[t].inputs.clone(),
+                    set: DerivativeSet::values_only(),
+                    pick: Some(pick),
+                });
+                batched.push((t, passes.len() - 1));
+                passes.len() - 1
+            });
+            passes[pass].set.extend(&self.terms[t].plan.network);
+            let rows = pick.copies * self.batches[pick.set].size;
+            self.terms[t].pass = (pass, 0..rows);
+        }
+        self.passes = passes;
     }
 }

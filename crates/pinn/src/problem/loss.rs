@@ -80,33 +80,62 @@ impl Problem {
         env
     }
 
-    /// The loss at `params` (network parameters then unknowns). Inside autodiff, a single
-    /// `total.backward()` gives every parameter gradient.
+    /// The loss at `params` (network parameters then unknowns), with the mini-batches of the
+    /// first iteration. Inside autodiff, a single `total.backward()` gives every parameter
+    /// gradient.
     pub fn loss(&self, params: &[Tensor<2>]) -> LossValue {
+        self.loss_at(params, 0)
+    }
+
+    /// The loss at `params` on the mini-batches of iteration `iteration` (0-based); the same
+    /// as [`Problem::loss`] for a problem without `batch`.
+    pub fn loss_at(&self, params: &[Tensor<2>], iteration: usize) -> LossValue {
         let unknowns = self.physical_unknowns(params);
         let values = Arc::new(DerivativeSet::values_only());
         let mut total: Option<Tensor<1>> = None;
         let mut components = Vec::new();
         let n = self.network_parameter_count();
+        let picks = self.draw_picks(iteration);
+        // The points of each pass; a batched pass's are its drawn rows of the pool.
+        let pass_inputs: Vec<Tensor<2>> = self
+            .passes
+            .iter()
+            .zip(&picks)
+            .map(|(p, pick)| match pick {
+                Some(rows) => p.inputs.clone().select(0, rows.clone()),
+                None => p.inputs.clone(),
+            })
+            .collect();
         let jets: Vec<Jet> = self
             .passes
             .iter()
-            .map(|p| self.network.forward(&params[..n], &p.inputs, &p.set))
+            .zip(&pass_inputs)
+            .map(|(p, inputs)| self.network.forward(&params[..n], inputs, &p.set))
             .collect();
         for term in &self.terms {
             let (pass, rows) = &term.pass;
             let jet = restrict(jets[*pass].rows(rows.start, rows.end), &term.plan.network);
-            let env = self.environment(jet, &term.inputs, &unknowns, &term.plan);
+            // A batched term has its pass to itself (or shares it with terms at its very rows).
+            let pick = picks[*pass].as_ref();
+            let inputs = if pick.is_some() {
+                &pass_inputs[*pass]
+            } else {
+                &term.inputs
+            };
+            let env = self.environment(jet, inputs, &unknowns, &term.plan);
             for (_, c) in &term.components {
                 let diff = match c {
-                    Component::Fit { quantity, target } => target.misfit(match quantity {
-                        Fitted::Field(field) => {
-                            env.field(*field, Partial::VALUE, &values).into_value()
-                        }
-                        Fitted::Expression(e) => {
-                            jet_value(e.eval(&env, &values), env.outputs[0].value())
-                        }
-                    }),
+                    Component::Fit { quantity, target } => target.misfit(
+                        match quantity {
+                            Fitted::Field(field) => {
+                                env.field(*field, Partial::VALUE, &values).into_value()
+                            }
+                            Fitted::Expression(e) => {
+                                jet_value(e.eval(&env, &values), env.outputs[0].value())
+                            }
+                        },
+                        pick,
+                    ),
                     Component::Residual(r) => {
                         self.residuals[*r].value(&env, &values, env.outputs[0].value())
                     }

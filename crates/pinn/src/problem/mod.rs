@@ -1,8 +1,8 @@
 //! A problem ready to train: a validated [`ProblemConfig`] becomes compiled expressions, point
 //! sets on the device, a network, and a loss function of the parameters. One file per job:
-//! `assembly` builds it, `points` lays out the point sets, `terms` builds the loss terms,
-//! `discrete` holds the Runge-Kutta maps, `residuals` the residuals and what they read, `loss`
-//! evaluates the loss, `evaluation` the errors.
+//! `assembly` builds it, `points` lays out the point sets, `batch` draws their mini-batches,
+//! `terms` builds the loss terms, `discrete` holds the Runge-Kutta maps, `residuals` the
+//! residuals and what they read, `loss` evaluates the loss, `evaluation` the errors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,12 +12,12 @@ use crate::config::{
     ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
     PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
 };
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 use pinn_core::backend::{self, DeviceError, ExecutionPlan, PlanOptions, to_vec};
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
 use pinn_core::sampling::{
-    Face, Layout, SeededRng, choose, lay_out, rng_from_seed, standard_normal,
+    BatchRows, Face, Layout, SeededRng, choose, lay_out, rng_from_seed, standard_normal, stream_key,
 };
 use pinn_core::{
     DerivativeSet, DeviceKind, Jet, JetNetwork, Mode, Partial, Precision, TensorContext,
@@ -30,6 +30,7 @@ use crate::passes::{TermPoints, plan_passes};
 use crate::reference::{DatasetStore, StoreError};
 
 mod assembly;
+mod batch;
 mod discrete;
 mod evaluation;
 mod loss;
@@ -37,6 +38,7 @@ mod points;
 mod residuals;
 mod terms;
 
+use batch::*;
 use discrete::*;
 use evaluation::{exact_grid, grid_slice, project};
 use points::*;
@@ -132,6 +134,8 @@ pub struct Problem {
     unknowns: Vec<Unknown>,
     terms: Vec<LossTerm>,
     passes: Vec<ForwardPass>,
+    /// The point sets read in mini-batches, in `[points]` order.
+    batches: Vec<BatchedSet>,
     dataset: Option<GridData>,
     /// The exact solutions of `evaluate.exact` on their even grid.
     exact: Option<GridData>,
@@ -225,9 +229,15 @@ impl Problem {
             .collect()
     }
 
-    /// Number of points in each loss term.
+    /// Number of points each loss term reads per iteration (a batched term: its batch).
     pub fn term_sizes(&self) -> Vec<usize> {
-        self.terms.iter().map(|t| t.inputs.dims()[0]).collect()
+        self.terms
+            .iter()
+            .map(|t| match t.pick {
+                Some(pick) => pick.copies * self.batches[pick.set].size,
+                None => t.inputs.dims()[0],
+            })
+            .collect()
     }
 
     /// The derivative streams the network propagates for each loss term.

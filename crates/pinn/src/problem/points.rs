@@ -9,6 +9,8 @@ pub(super) struct PointSet {
     pub(super) coords: Vec<f64>,
     pub(super) rows: usize,
     pub(super) values: Option<BTreeMap<String, Vec<f64>>>,
+    /// Points read per iteration when the set is read in mini-batches (`batch`).
+    pub(super) batch: Option<usize>,
 }
 
 pub(super) fn build_point_sets(
@@ -79,10 +81,12 @@ pub(super) fn build_point_sets(
             )
             .into());
         }
+        // Another set's points, not its batching: `batch` belongs to the set that names it.
         let lookup = |name: &String| {
-            sets.get(name).cloned().ok_or_else(|| {
+            let set = sets.get(name).cloned().ok_or_else(|| {
                 invalid(format!("refers to `{name}`, which is not defined above it"))
-            })
+            })?;
+            Ok::<_, ConfigError>(PointSet { batch: None, ..set })
         };
         let mut set = if let Some(layout) = &layout {
             let pts = lay_out(
@@ -96,6 +100,7 @@ pub(super) fn build_point_sets(
                 rows: pts.len(),
                 coords: pts.into_iter().flatten().collect(),
                 values: None,
+                batch: None,
             }
         } else if let Some(GridSpec::Slices(slices)) = &spec.grid {
             let data = dataset.ok_or_else(|| invalid("`grid` needs a [dataset]".into()))?;
@@ -119,6 +124,7 @@ pub(super) fn build_point_sets(
                 coords,
                 rows: flat.len(),
                 values: Some(values),
+                batch: None,
             }
         } else if let Some(from) = &spec.from {
             lookup(from)?
@@ -167,6 +173,7 @@ pub(super) fn build_point_sets(
                 coords,
                 rows: k,
                 values,
+                batch: None,
             };
         }
         if let Some(level) = spec.noise {
@@ -186,6 +193,16 @@ pub(super) fn build_point_sets(
                     *x += level * std * standard_normal(rng);
                 }
             }
+        }
+        if let Some(size) = spec.batch {
+            if size == 0 || size > set.rows {
+                return Err(invalid(format!(
+                    "`batch = {size}` must be between 1 and the set's {} points",
+                    set.rows
+                ))
+                .into());
+            }
+            set.batch = Some(size);
         }
         sets.insert(named.name.clone(), set);
     }

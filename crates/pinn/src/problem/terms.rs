@@ -17,11 +17,13 @@ pub(super) enum Target {
 }
 
 impl Target {
-    /// `pred − target` (a `[n, 1]` target broadcasts over the columns of `pred`).
-    pub(super) fn misfit(&self, pred: Tensor<2>) -> Tensor<2> {
-        match self {
-            Target::Data(t) => pred.sub((**t).clone()),
-            Target::Constant(v) => pred.add_scalar(-v),
+    /// `pred − target` (a `[n, 1]` target broadcasts over the columns of `pred`), at the rows
+    /// `pick` reads from the target when the term is read in mini-batches.
+    pub(super) fn misfit(&self, pred: Tensor<2>, pick: Option<&Tensor<1, Int>>) -> Tensor<2> {
+        match (self, pick) {
+            (Target::Data(t), None) => pred.sub((**t).clone()),
+            (Target::Data(t), Some(rows)) => pred.sub((**t).clone().select(0, rows.clone())),
+            (Target::Constant(v), _) => pred.add_scalar(-v),
         }
     }
 }
@@ -63,6 +65,9 @@ pub(super) struct LossTerm {
     pub(super) weight: f64,
     /// The forward pass that computes this term's jet, and the term's rows in it.
     pub(super) pass: (usize, std::ops::Range<usize>),
+    /// The rows of `inputs` (and of data targets) an iteration reads, when the term's point
+    /// set is read in mini-batches.
+    pub(super) pick: Option<Pick>,
 }
 
 /// One forward pass of the network, shared by the loss terms whose rows it stacks (each term's
@@ -71,6 +76,8 @@ pub(super) struct LossTerm {
 pub(super) struct ForwardPass {
     pub(super) inputs: Tensor<2>,
     pub(super) set: DerivativeSet,
+    /// The rows of `inputs` an iteration reads (a pass of batched terms).
+    pub(super) pick: Option<Pick>,
 }
 
 impl Problem {
@@ -309,6 +316,28 @@ impl Problem {
             );
         }
         let plan = self.plan(needs).map_err(|m| invalid("residuals", m))?;
+        let pick = match set.batch {
+            None => None,
+            Some(_) if l.irk.is_some() => {
+                return Err(invalid(
+                    "points",
+                    format!(
+                        "point set `{}` is read in mini-batches (`batch`), which a Runge-Kutta \
+                         term cannot be: its stages are fitted at every point together",
+                        l.points
+                    ),
+                )
+                .into());
+            }
+            Some(_) => Some(Pick {
+                set: self
+                    .batches
+                    .iter()
+                    .position(|b| b.name == l.points)
+                    .expect("every batched set is listed in `batches`"),
+                copies: rows / set.rows,
+            }),
+        };
         let term = LossTerm {
             inputs: self.ctx.matrix(&coords, rows, dims),
             components,
@@ -316,6 +345,7 @@ impl Problem {
             reduction: l.reduction,
             weight: l.weight,
             pass: (0, 0..rows),
+            pick,
         };
         Ok((term, coords))
     }

@@ -18,6 +18,7 @@ impl Problem {
                 ForwardPass {
                     inputs: term.inputs.clone(),
                     set: (*term.plan.network).clone(),
+                    pick: None,
                 }
             })
             .collect();

@@ -86,6 +86,14 @@ impl<'a> Trainer<'a> {
             );
             return self;
         }
+        if self.problem.is_batched() {
+            self.replay = Replay::Abandoned(
+                "the problem reads mini-batches (`batch`), drawn on the host every iteration, \
+                 and a replayed step would read the captured batch"
+                    .into(),
+            );
+            return self;
+        }
         self.replay = match self.problem.context().prepare_graph() {
             Ok(()) => Replay::WarmingUp(WARM_UP_STEPS),
             Err(e) => Replay::Abandoned(e.to_string()),
@@ -196,7 +204,7 @@ impl<'a> Trainer<'a> {
         problem.context().on_compute_threads(|| {
             let balance = balance.map(|b| {
                 if b.due(adam.steps() as usize + 1) {
-                    b.update(problem, params);
+                    b.update(problem, params, adam.steps() as usize);
                 }
                 &*b
             });
@@ -366,8 +374,10 @@ impl<'a> Trainer<'a> {
         }
         if last_total.is_nan() {
             // No Adam step ran in this call (a run resumed at its budget, or `--iters 0`): the
-            // report's loss is that of the parameters as they stand.
-            let loss = self.problem.loss(&self.params);
+            // report's loss is that of the parameters as they stand (on the batches of the
+            // next iteration).
+            let next = self.adam.steps() as usize;
+            let loss = self.problem.loss_at(&self.params, next);
             last_total = to_scalar(&loss.total.without_autodiff());
             last_components = loss
                 .components
@@ -461,12 +471,16 @@ impl<'a> Trainer<'a> {
         };
         let components = std::cell::RefCell::new(Vec::new());
         let unknowns = std::cell::RefCell::new(self.unknown_values());
-        // L-BFGS minimises the loss with the balancing weights as Adam left them.
+        // L-BFGS minimises the loss with the balancing weights as Adam left them, and on one
+        // set of mini-batches (those of the iteration after Adam's last): its line searches
+        // compare losses, which must be of one function.
         let balance = self.balance.as_ref();
+        let batches_of = self.adam.steps() as usize;
         let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
             let params = unflatten(x);
             let (total, parts, gradient) = problem.context().on_compute_threads(|| {
-                let (total, parts, grads) = loss_and_gradient(problem, &params, balance);
+                let (total, parts, grads) =
+                    loss_and_gradient(problem, &params, batches_of, balance);
                 (
                     to_scalar(&total),
                     parts.iter().map(to_scalar).collect::<Vec<f64>>(),

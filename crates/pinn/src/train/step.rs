@@ -56,19 +56,20 @@ fn objective(loss: &LossValue, balance: Option<&LossBalance>) -> Tensor<1> {
     }
 }
 
-/// The loss at `params` (balanced by `balance`, if given), its components, and its gradient
-/// with respect to every parameter tensor (zeros for one the loss does not reach): the one
-/// backward pass of training, for Adam steps and L-BFGS alike.
+/// The loss at `params` on the mini-batches of `iteration` (balanced by `balance`, if given),
+/// its components, and its gradient with respect to every parameter tensor (zeros for one the
+/// loss does not reach): the one backward pass of training, for Adam steps and L-BFGS alike.
 pub(super) fn loss_and_gradient(
     problem: &Problem,
     params: &[Tensor<2>],
+    iteration: usize,
     balance: Option<&LossBalance>,
 ) -> StepLoss {
     let tracked: Vec<Tensor<2>> = params
         .iter()
         .map(|p| p.clone().autodiff().require_grad())
         .collect();
-    let loss = problem.loss(&tracked);
+    let loss = problem.loss_at(&tracked, iteration);
     let total = objective(&loss, balance);
     let grads = total.backward();
     let gradient = tracked
@@ -89,15 +90,17 @@ pub(super) fn loss_and_gradient(
 /// A loss, its components and its gradient ([`loss_and_gradient`]).
 pub(super) type StepLoss = (Tensor<1>, Vec<Tensor<1>>, Vec<Tensor<2>>);
 
-/// One Adam step on `params` from the problem's loss (balanced by `balance`, if given); returns
-/// the loss before the update.
+/// One Adam step on `params` from the problem's loss (balanced by `balance`, if given) on the
+/// mini-batches of the step's iteration (Adam's step count); returns the loss before the
+/// update.
 pub(super) fn plain_step(
     problem: &Problem,
     params: &mut [Tensor<2>],
     adam: &mut Adam,
     balance: Option<&LossBalance>,
 ) -> StepOutputs {
-    let (total, components, gradient) = loss_and_gradient(problem, params, balance);
+    let iteration = adam.steps() as usize;
+    let (total, components, gradient) = loss_and_gradient(problem, params, iteration, balance);
     adam.update(params, gradient);
     (total, components)
 }

@@ -1,4 +1,9 @@
-//! Seeded random draws: Latin hypercube designs and subsets without replacement.
+//! Seeded random draws: Latin hypercube designs, subsets without replacement, and the rows of
+//! mini-batches ([`batch_rows`]).
+
+pub mod batch_rows;
+
+pub use batch_rows::{BatchRows, stream_key};
 
 use rand::Rng;
 use rand::seq::index::sample;
