@@ -356,6 +356,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}: ok", problem.config().name);
             println!("network      {}", problem.network().describe());
             let names = &problem.config().domain.inputs;
+            let pools = problem.term_pools();
             for (i, (size, set)) in problem
                 .term_sizes()
                 .iter()
@@ -366,8 +367,12 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|p| p.display_with(names).to_string())
                     .collect();
+                let points = match pools[i] {
+                    Some(pool) => format!("{size} points a step, drawn from {pool}"),
+                    None => format!("{size} points"),
+                };
                 println!(
-                    "loss[{i}]      {size} points, derivatives [{}]",
+                    "loss[{i}]      {points}, derivatives [{}]",
                     derivs.join(", ")
                 );
             }

@@ -44,6 +44,8 @@ fn batches_are_distinct_seeded_and_inside_their_pool() {
     let problem = square(Some(16), Some(5), 3);
     assert!(problem.is_batched());
     assert_eq!(problem.term_sizes(), [5, 16, 16]);
+    assert_eq!(problem.term_pools(), [Some(20), Some(49), Some(49)]);
+    assert_eq!(square(None, None, 3).term_pools(), [None, None, None]);
     let rows = |p: &Problem, it| p.batch_rows("inside", it).expect("a batched set");
     for it in 0..50 {
         let mut r = rows(&problem, it);

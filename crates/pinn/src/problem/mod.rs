@@ -240,6 +240,15 @@ impl Problem {
             .collect()
     }
 
+    /// For each loss term read in mini-batches, the points its batches are drawn from (as many
+    /// as [`Problem::term_sizes`] counts per batch); `None` for a term that reads all its points.
+    pub fn term_pools(&self) -> Vec<Option<usize>> {
+        self.terms
+            .iter()
+            .map(|t| t.pick.map(|p| p.copies * self.batches[p.set].pool))
+            .collect()
+    }
+
     /// The derivative streams the network propagates for each loss term.
     pub fn term_derivatives(&self) -> Vec<DerivativeSet> {
         self.terms
