@@ -10,7 +10,8 @@
 #      beside ours; every pair's time and replay status is in bench.log as soon as it is measured
 #      and bench/bench.json is rewritten after each problem;
 #   4. Burgers (continuous forward) in `eager`, `fused`, `graph+fused` and `fused` with the hidden
-#      layers op by op: first losses, loss curve and time per iteration of each;
+#      layers op by op: first losses, loss curve and time per iteration of each; then the 3-D
+#      problem's mini-batches in `fused` and `graph+fused` (replayed steps drawing fresh rows);
 #   5. a per-kernel profile (cubecl's profiling log with durations) of a few Burgers and
 #      Navier-Stokes steps, and kernel launches per step;
 #   6. compute-sanitizer's memcheck and racecheck on the kernel tests, where the tool exists;
@@ -111,6 +112,16 @@ burgers eager --mode eager
 burgers fused --mode fused
 burgers graph-fused --mode graph+fused
 burgers layers-unfused --mode fused --no-fuse-layers
+# Mini-batches under graph replay: the captured step draws its rows on the device from Adam's
+# step counter, so graph+fused must follow fused's loss curve (f32 rounding apart), and the
+# report must not say the replay was abandoned.
+for mode in fused graph+fused; do
+    TAIL=3 step "beltrami-$mode" 60 modes.log "$kit/pinn" run problems/beltrami3d.toml \
+        --device "$device" --mode "$mode" --iters 300 --quiet --out "$work/runs/beltrami-$mode"
+    m=$work/runs/beltrami-$mode/metrics.csv
+    [ -f "$m" ] && say "loss beltrami3d $mode: $(awk -F, 'NR >= 2 { printf "%s@%s ", $2, $1 }' "$m")"
+    grep -h -o '"graph_replay": *"[^"]*"' "$work/runs/beltrami-$mode/report.json" 2> /dev/null | tee -a "$log"
+done
 
 # 5. Per-kernel profile and launches per step (cubecl's profiling log, read from the working
 # folder's cubecl.toml).

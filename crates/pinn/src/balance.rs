@@ -55,9 +55,9 @@ impl LossBalance {
     }
 
     /// Sets the weights from the gradient norms of every component at `params` (on the
-    /// mini-batches of `iteration`): one backward pass per component. A component whose
-    /// gradient vanishes keeps its weight.
-    pub fn update(&mut self, problem: &Problem, params: &[Tensor<2>], iteration: usize) {
+    /// mini-batches of the iteration `counter` holds, see [`Problem::loss_drawn`]): one
+    /// backward pass per component. A component whose gradient vanishes keeps its weight.
+    pub fn update(&mut self, problem: &Problem, params: &[Tensor<2>], counter: Option<&Tensor<2>>) {
         let count = self.weights.len();
         let norms: Vec<f64> = (0..count)
             .map(|c| {
@@ -65,7 +65,7 @@ impl LossBalance {
                     .iter()
                     .map(|p| p.clone().autodiff().require_grad())
                     .collect();
-                let loss = problem.loss_at(&tracked, iteration);
+                let loss = problem.loss_drawn(&tracked, counter);
                 let grads = loss.components[c].backward();
                 let squares: f64 = tracked
                     .iter()

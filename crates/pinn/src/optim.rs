@@ -64,6 +64,13 @@ impl Adam {
         self.step
     }
 
+    /// [`Adam::steps`] on the device (a `[1, 1]` tensor; none without parameters): a training
+    /// step draws its mini-batches from it, so that a recorded step replays with the batches of
+    /// the step it replays. Drop every copy before [`Adam::update`], which advances it in place.
+    pub fn step_counter(&self) -> Option<&Tensor<2>> {
+        self.step_on_device.as_ref()
+    }
+
     /// Applies one update; `grads[i]` is the gradient of `params[i]`.
     ///
     /// Each state tensor (parameter, moments, step counter) is taken out of its slot, updated

@@ -14,6 +14,7 @@ pub use context::TensorContext;
 pub use device::{DeviceError, DeviceKind, Precision};
 pub use graph::{GraphError, StepGraph};
 pub use mode::Mode;
+pub use ops::batch_rows::batch_rows;
 pub use ops::irk_misfit::irk_misfit;
 pub use ops::jet_layer::{dense, jet_activation, jet_layer};
 pub use plan::{ExecutionPlan, PlanOptions};

@@ -25,6 +25,18 @@ pub const fn mix32(mut x: u32) -> u32 {
     x
 }
 
+/// Bits of each half of the Feistel network for a pool of `pool` rows: the smallest `h >= 1`
+/// with `4^h >= pool`.
+pub const fn half_bits(pool: u32) -> u32 {
+    let bits = if pool <= 1 {
+        0
+    } else {
+        u32::BITS - (pool - 1).leading_zeros()
+    };
+    let h = bits.div_ceil(2);
+    if h == 0 { 1 } else { h }
+}
+
 /// The key of one stream of draws (one point set of a run): the run's seed and the stream's
 /// number folded to 32 bits. Each iteration's key is derived from it and the iteration
 /// ([`BatchRows::new`]).
@@ -50,9 +62,7 @@ impl BatchRows {
             "a pool of {pool} rows"
         );
         let pool = pool as u32;
-        // The smallest h with 4^h >= pool (h >= 1), so that both halves have h bits.
-        let bits = u32::BITS - (pool - 1).leading_zeros();
-        let half_bits = bits.div_ceil(2).max(1);
+        let half_bits = half_bits(pool);
         let base = mix32(stream_key ^ mix32(counter));
         let keys = std::array::from_fn(|r| {
             mix32(base.wrapping_add((r as u32 + 1).wrapping_mul(0x9e37_79b9)))

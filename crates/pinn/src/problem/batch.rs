@@ -6,10 +6,10 @@
 //! pool keyed by the problem's seed, the set and the iteration ([`BatchRows`]). The draw is a
 //! pure function of those three numbers, so a resumed run reads the batches it would have read,
 //! with no sampler state to save, and the same seed gives the same batches on every machine.
-//! The rows are computed on the host and sent as one small index tensor per set and iteration
-//! (8 bytes a row); the points and targets are gathered from the pool on the device. The
-//! permutation is 32-bit integer arithmetic chosen so that a device kernel can compute the
-//! same rows from a counter in device memory (the step the graph modes need; not done yet).
+//! The device computes the rows itself ([`backend::batch_rows`]: a kernel on a GPU) from an
+//! iteration counter in its memory, in training the optimiser's step count, and gathers the
+//! points and targets from the pool: nothing goes from the host to the device per iteration,
+//! and a captured training step draws fresh rows every time it is replayed.
 
 use super::*;
 
@@ -44,15 +44,6 @@ pub(super) struct Pick {
     pub(super) copies: usize,
 }
 
-impl Pick {
-    /// The picked rows of a stack of `copies` pools of `pool` rows each.
-    pub(super) fn rows(&self, drawn: &[usize], pool: usize) -> Vec<usize> {
-        (0..self.copies)
-            .flat_map(|c| drawn.iter().map(move |&r| c * pool + r))
-            .collect()
-    }
-}
-
 impl Problem {
     /// Whether any loss term reads its points in mini-batches.
     pub fn is_batched(&self) -> bool {
@@ -68,15 +59,15 @@ impl Problem {
             .map(|b| b.rows(iteration))
     }
 
-    /// Every pick's row indices at `iteration`, on the device, by forward pass.
-    pub(super) fn draw_picks(&self, iteration: usize) -> Vec<Option<Tensor<1, Int>>> {
-        let drawn: Vec<Vec<usize>> = self.batches.iter().map(|b| b.rows(iteration)).collect();
+    /// Every pick's rows at the iteration `counter` holds (`[1, 1]`, a whole number), drawn
+    /// on the counter's device, by forward pass.
+    pub(super) fn draw_picks(&self, counter: &Tensor<2>) -> Vec<Option<Tensor<1, Int>>> {
         self.passes
             .iter()
             .map(|p| {
                 p.pick.map(|pick| {
-                    let pool = self.batches[pick.set].pool;
-                    self.ctx.indices(&pick.rows(&drawn[pick.set], pool))
+                    let b = &self.batches[pick.set];
+                    backend::batch_rows(counter.clone(), b.pool, b.key, b.size, pick.copies)
                 })
             })
             .collect()

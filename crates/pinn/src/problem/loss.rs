@@ -90,12 +90,31 @@ impl Problem {
     /// The loss at `params` on the mini-batches of iteration `iteration` (0-based); the same
     /// as [`Problem::loss`] for a problem without `batch`.
     pub fn loss_at(&self, params: &[Tensor<2>], iteration: usize) -> LossValue {
+        let counter = self.is_batched().then(|| self.ctx.scalar(iteration as f64));
+        self.loss_drawn(params, counter.as_ref())
+    }
+
+    /// The loss at `params` on the mini-batches of the iteration that `counter` (a `[1, 1]`
+    /// tensor on the device, a whole number) holds when it is read: what a training step uses,
+    /// with the optimiser's step counter, so that a captured step draws the batches of every
+    /// step it replays. `None` only for a problem without `batch`. In f32 the counter is exact
+    /// up to 2²⁴ iterations.
+    pub fn loss_drawn(&self, params: &[Tensor<2>], counter: Option<&Tensor<2>>) -> LossValue {
         let unknowns = self.physical_unknowns(params);
         let values = Arc::new(DerivativeSet::values_only());
         let mut total: Option<Tensor<1>> = None;
         let mut components = Vec::new();
         let n = self.network_parameter_count();
-        let picks = self.draw_picks(iteration);
+        let picks = match counter {
+            Some(counter) => self.draw_picks(counter),
+            None => {
+                assert!(
+                    !self.is_batched(),
+                    "a batched problem's loss needs a counter"
+                );
+                vec![None; self.passes.len()]
+            }
+        };
         // The points of each pass; a batched pass's are its drawn rows of the pool.
         let pass_inputs: Vec<Tensor<2>> = self
             .passes

@@ -86,14 +86,6 @@ impl<'a> Trainer<'a> {
             );
             return self;
         }
-        if self.problem.is_batched() {
-            self.replay = Replay::Abandoned(
-                "the problem reads mini-batches (`batch`), drawn on the host every iteration, \
-                 and a replayed step would read the captured batch"
-                    .into(),
-            );
-            return self;
-        }
         self.replay = match self.problem.context().prepare_graph() {
             Ok(()) => Replay::WarmingUp(WARM_UP_STEPS),
             Err(e) => Replay::Abandoned(e.to_string()),
@@ -204,7 +196,8 @@ impl<'a> Trainer<'a> {
         problem.context().on_compute_threads(|| {
             let balance = balance.map(|b| {
                 if b.due(adam.steps() as usize + 1) {
-                    b.update(problem, params, adam.steps() as usize);
+                    let counter = batch_counter(problem, adam);
+                    b.update(problem, params, counter.as_ref());
                 }
                 &*b
             });
@@ -475,12 +468,14 @@ impl<'a> Trainer<'a> {
         // set of mini-batches (those of the iteration after Adam's last): its line searches
         // compare losses, which must be of one function.
         let balance = self.balance.as_ref();
-        let batches_of = self.adam.steps() as usize;
+        let counter = problem
+            .is_batched()
+            .then(|| problem.context().scalar(self.adam.steps() as f64));
         let mut objective = |x: &[f64]| -> (f64, Vec<f64>) {
             let params = unflatten(x);
             let (total, parts, gradient) = problem.context().on_compute_threads(|| {
                 let (total, parts, grads) =
-                    loss_and_gradient(problem, &params, batches_of, balance);
+                    loss_and_gradient(problem, &params, counter.as_ref(), balance);
                 (
                     to_scalar(&total),
                     parts.iter().map(to_scalar).collect::<Vec<f64>>(),

@@ -56,20 +56,31 @@ fn objective(loss: &LossValue, balance: Option<&LossBalance>) -> Tensor<1> {
     }
 }
 
-/// The loss at `params` on the mini-batches of `iteration` (balanced by `balance`, if given),
-/// its components, and its gradient with respect to every parameter tensor (zeros for one the
-/// loss does not reach): the one backward pass of training, for Adam steps and L-BFGS alike.
+/// The counter a batched problem's step draws its mini-batches from: Adam's step count on the
+/// device (`None` for a problem without `batch`). Drop it before the update advances the count.
+pub(super) fn batch_counter(problem: &Problem, adam: &Adam) -> Option<Tensor<2>> {
+    problem.is_batched().then(|| {
+        adam.step_counter()
+            .cloned()
+            .unwrap_or_else(|| problem.context().scalar(adam.steps() as f64))
+    })
+}
+
+/// The loss at `params` on the mini-batches of the iteration `counter` holds (see
+/// [`Problem::loss_drawn`]; balanced by `balance`, if given), its components, and its gradient
+/// with respect to every parameter tensor (zeros for one the loss does not reach): the one
+/// backward pass of training, for Adam steps and L-BFGS alike.
 pub(super) fn loss_and_gradient(
     problem: &Problem,
     params: &[Tensor<2>],
-    iteration: usize,
+    counter: Option<&Tensor<2>>,
     balance: Option<&LossBalance>,
 ) -> StepLoss {
     let tracked: Vec<Tensor<2>> = params
         .iter()
         .map(|p| p.clone().autodiff().require_grad())
         .collect();
-    let loss = problem.loss_at(&tracked, iteration);
+    let loss = problem.loss_drawn(&tracked, counter);
     let total = objective(&loss, balance);
     let grads = total.backward();
     let gradient = tracked
@@ -91,16 +102,18 @@ pub(super) fn loss_and_gradient(
 pub(super) type StepLoss = (Tensor<1>, Vec<Tensor<1>>, Vec<Tensor<2>>);
 
 /// One Adam step on `params` from the problem's loss (balanced by `balance`, if given) on the
-/// mini-batches of the step's iteration (Adam's step count); returns the loss before the
-/// update.
+/// mini-batches of the step's iteration (Adam's step count, read on the device); returns the
+/// loss before the update.
 pub(super) fn plain_step(
     problem: &Problem,
     params: &mut [Tensor<2>],
     adam: &mut Adam,
     balance: Option<&LossBalance>,
 ) -> StepOutputs {
-    let iteration = adam.steps() as usize;
-    let (total, components, gradient) = loss_and_gradient(problem, params, iteration, balance);
+    let counter = batch_counter(problem, adam);
+    let (total, components, gradient) =
+        loss_and_gradient(problem, params, counter.as_ref(), balance);
+    drop(counter);
     adam.update(params, gradient);
     (total, components)
 }

@@ -11,8 +11,11 @@ use burn::backend::tensor::FloatTensor;
 
 use crate::kernels::Real;
 
+pub(super) mod batch_rows;
 pub(super) mod irk_misfit;
 pub(super) mod jet_layer;
+#[cfg(all(test, feature = "cuda"))]
+mod offline_cuda;
 
 /// `t` itself when its buffer is contiguous from its start, else a contiguous copy: what the CPU
 /// kernels read.

@@ -594,53 +594,11 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn cuda_sources_of_the_kernels_address_rows_through_their_strides() {
-        use cubecl::cuda::{CudaCompilationOptions, CudaCompiler};
-        use cubecl::ir::{DeviceIdentity, FloatKind, HardwareProperties, MemoryDeviceProperties};
-        use cubecl::{Compiler, CubeKernel};
+        use crate::backend::ops::offline_cuda::{cuda_source, sm90, tensor_arg};
+        use cubecl::ir::FloatKind;
 
-        let mut properties = DeviceProperties::new(
-            Default::default(),
-            MemoryDeviceProperties::new(u64::MAX, 256),
-            HardwareProperties {
-                load_width: 128,
-                vector_register_count: None,
-                plane_size_min: 32,
-                plane_size_max: 32,
-                max_bindings: 32,
-                max_shared_memory_size: 232_448,
-                max_cube_count: (i32::MAX as u32, 65_535, 65_535),
-                max_units_per_cube: 1024,
-                max_cube_dim: (1024, 1024, 64),
-                num_streaming_multiprocessors: Some(132),
-                num_tensor_cores: Some(4),
-                min_tensor_cores_dim: Some(8),
-                num_cpu_cores: None,
-                last_level_cache_size: None,
-                max_vector_size: VectorSize::MAX,
-                cube_mma_reserved_shared_memory: 0,
-            },
-            cubecl::profile::TimingMethod::Device,
-            DeviceIdentity {
-                name: "offline sm_90".to_string(),
-                fingerprint: "offline".to_string(),
-                physical: None,
-            },
-        );
-        cubecl_cpp::register_supported_types(&mut properties);
-        let properties = Arc::new(properties);
-        let mut options = CudaCompilationOptions::default();
-        let features = &mut options.cpp.supports_features;
-        (
-            features.fast_math,
-            features.fast_tanh,
-            features.grid_constants,
-        ) = (true, true, true);
-
-        let tensor = || TensorCompilationArg {
-            meta: TensorMetaCompilationArg { len: (), rank: () },
-            buffer: BufferCompilationArg { inplace: None },
-        };
-        let dump = std::env::var_os("PINN_DUMP_KERNELS").map(std::path::PathBuf::from);
+        let (properties, options) = sm90();
+        let tensor = tensor_arg;
         let partial = |c: &[usize]| Partial::from_coords(c).expect("valid partial");
         let sets = [
             DerivativeSet::values_only(),
@@ -671,14 +629,7 @@ mod tests {
                         ElemType::Float(FloatKind::F32),
                     );
                     let name = format!("{activation:?}-set{k}-{pass:?}");
-                    let source = CudaCompiler::default()
-                        .compile(kernel.define(), &options)
-                        .unwrap_or_else(|e| panic!("{name}: {e:?}"))
-                        .to_string();
-                    if let Some(dir) = &dump {
-                        std::fs::create_dir_all(dir).expect("dump folder");
-                        std::fs::write(dir.join(format!("{name}.cu")), &source).expect("dump");
-                    }
+                    let source = cuda_source(kernel, &options, &name);
                     // Row strides are per-launch metadata: read from the `dynamic_meta`
                     // buffer, one per tensor the pass addresses (`z`, `out`, and `grad` in the
                     // backward). A kernel that indexed `[rows · width]` densely reads none.
