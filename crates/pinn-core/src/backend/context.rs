@@ -1,7 +1,7 @@
 //! The tensor context of a run: its device, precision and execution plan, and how tensors are
 //! made on it.
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::{DeviceError, DeviceKind, ExecutionPlan, Mode, PlanOptions, Precision, cuda, wgpu};
 
@@ -85,15 +85,6 @@ impl TensorContext {
             ),
         };
         Tensor::from_data(data, (&self.device, self.precision.dtype())).without_autodiff()
-    }
-
-    /// Row indices (for [`Tensor::select`]) on the device.
-    pub fn indices(&self, rows: &[usize]) -> Tensor<1, Int> {
-        let data = TensorData::new(
-            rows.iter().map(|&r| r as i64).collect::<Vec<_>>(),
-            [rows.len()],
-        );
-        Tensor::from_data(data, &self.device)
     }
 
     /// A `[1, 1]` tensor.
