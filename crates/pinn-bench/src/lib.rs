@@ -11,6 +11,9 @@ use pinn::stats::median;
 use pinn::{DeviceKind, LoadOptions, Mode, Problem, ProblemError, ReplayStatus, Trainer};
 use serde::{Deserialize, Serialize};
 
+// The `pinn` binary's allocator module, the one source of it: the benchmark binaries install
+// the same allocator so that timings match real runs, and the `pinn` library does not export it.
+#[path = "../../pinn/src/allocator.rs"]
 pub mod allocator;
 pub mod scaling;
 

@@ -358,14 +358,15 @@ fn scaling(
                             "batch {} / depth {} / {mode} ... ",
                             point.batch, point.depth
                         );
-                        let mut cmd = Command::new(&exe);
-                        cmd.arg("--root")
-                            .arg(workspace.root())
-                            .args(["measure", "--problem", scaling::PROBLEM])
-                            .args(["--mode", mode.name(), "--device", device.name()])
-                            .args(["--warmup", &warmup.to_string()])
-                            .args(["--iters", &iters.to_string()])
-                            .args(["--batch", &point.batch.to_string()])
+                        let mut cmd = measure_command(
+                            &exe,
+                            workspace,
+                            scaling::PROBLEM,
+                            mode,
+                            device,
+                            (warmup, iters),
+                        );
+                        cmd.args(["--batch", &point.batch.to_string()])
                             .args(["--depth", &point.depth.to_string()]);
                         match run_measurement(cmd) {
                             Ok(m) => {
@@ -436,17 +437,38 @@ fn measure_in_child(
     mode: Mode,
     args: &TableArgs,
 ) -> Result<Measurement> {
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(workspace.root())
-        .args(["measure", "--problem", problem, "--mode", mode.name()])
-        .args(["--device", args.device.name()])
-        .args(["--warmup", &args.warmup.to_string()])
-        .args(["--iters", &args.iters.to_string()]);
+    let mut cmd = measure_command(
+        exe,
+        workspace,
+        problem,
+        mode,
+        args.device,
+        (args.warmup, args.iters),
+    );
     if args.full {
         cmd.arg("--full");
     }
     run_measurement(cmd)
+}
+
+/// The `measure` process for one problem in one mode: `warmup` untimed steps, then `iters`
+/// timed ones.
+fn measure_command(
+    exe: &Path,
+    workspace: &Workspace,
+    problem: &str,
+    mode: Mode,
+    device: DeviceKind,
+    (warmup, iters): (usize, usize),
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(workspace.root())
+        .args(["measure", "--problem", problem, "--mode", mode.name()])
+        .args(["--device", device.name()])
+        .args(["--warmup", &warmup.to_string()])
+        .args(["--iters", &iters.to_string()]);
+    cmd
 }
 
 /// Runs a `measure` process and reads the measurement it prints.

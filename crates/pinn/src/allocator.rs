@@ -1,6 +1,6 @@
 //! The global allocator of the `pinn` binary: mimalloc, set to keep the memory it frees. (The
-//! `pinn-bench` binaries install the same, from their own `allocator` module, so that timings
-//! match real runs.)
+//! `pinn-bench` library includes this file as its `allocator` module, so that the benchmark
+//! binaries install the same and their timings match real runs.)
 //!
 //! A training step allocates and frees the same large tensors every iteration. glibc's
 //! allocator returned them to the kernel each time (page faults were 20 % of a step). mimalloc
@@ -10,7 +10,7 @@
 //! alternating pairs of runs (docs/status.md). A process keeps its peak memory instead, which
 //! for a training run is what it needs anyway.
 
-/// The global allocator `main` installs with `#[global_allocator]`.
+/// The global allocator the binaries install with `#[global_allocator]`.
 pub type Allocator = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` in mimalloc's `mi_option_e` (mimalloc 2 and 3), which

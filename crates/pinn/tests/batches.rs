@@ -101,6 +101,11 @@ fn a_batch_loss_is_the_mean_over_its_drawn_points() {
             "residual at {it}: {got_residual} vs {residual}"
         );
     }
+    // Without a counter, the loss reads the first iteration's batches.
+    assert_eq!(
+        to_scalar(&problem.loss_drawn(&params, None).total),
+        to_scalar(&problem.loss_at(&params, 0).total)
+    );
     // The whole pool as the batch is the full-batch loss (the rows in another order).
     let whole = square(Some(49), Some(20), 1);
     let full = square(None, None, 1);

@@ -271,16 +271,17 @@ impl Problem {
 
         let mut rng = rng_from_seed(config.seed);
         let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
-        // The batched sets that loss terms read, each with its stream of draws.
+        // The batched sets that loss terms read, each with its stream of draws (its position
+        // in `[points]`).
         let batches = config
-            .point_sets(source)?
-            .into_iter()
+            .points
+            .keys()
             .enumerate()
-            .filter(|(_, named)| config.loss.iter().any(|l| l.points == named.name))
-            .filter_map(|(stream, named)| {
-                let set = &sets[&named.name];
+            .filter(|(_, name)| config.loss.iter().any(|l| &l.points == *name))
+            .filter_map(|(stream, name)| {
+                let set = &sets[name];
                 set.batch.map(|size| BatchedSet {
-                    name: named.name,
+                    name: name.clone(),
                     key: stream_key(config.seed, stream as u64),
                     pool: set.rows,
                     size,

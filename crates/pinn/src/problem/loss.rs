@@ -97,50 +97,45 @@ impl Problem {
     /// The loss at `params` on the mini-batches of the iteration that `counter` (a `[1, 1]`
     /// tensor on the device, a whole number) holds when it is read: what a training step uses,
     /// with the optimiser's step counter, so that a captured step draws the batches of every
-    /// step it replays. `None` only for a problem without `batch`. In f32 the counter is exact
-    /// up to 2²⁴ iterations.
+    /// step it replays. `None` reads the first iteration's batches, as [`Problem::loss`] does;
+    /// a problem without `batch` ignores the counter. In f32 the counter is exact up to 2²⁴
+    /// iterations.
     pub fn loss_drawn(&self, params: &[Tensor<2>], counter: Option<&Tensor<2>>) -> LossValue {
         let unknowns = self.physical_unknowns(params);
         let values = Arc::new(DerivativeSet::values_only());
         let mut total: Option<Tensor<1>> = None;
         let mut components = Vec::new();
         let n = self.network_parameter_count();
-        let picks = match counter {
-            Some(counter) => self.draw_picks(counter),
-            None => {
-                assert!(
-                    !self.is_batched(),
-                    "a batched problem's loss needs a counter"
-                );
-                vec![None; self.passes.len()]
-            }
+        let picks = match (counter, self.is_batched()) {
+            (_, false) => vec![None; self.passes.len()],
+            (Some(counter), true) => self.draw_picks(counter),
+            (None, true) => self.draw_picks(&self.ctx.scalar(0.0)),
         };
-        // The points of each pass; a batched pass's are its drawn rows of the pool.
-        let pass_inputs: Vec<Tensor<2>> = self
+        // The drawn rows of each batched pass's pool (the other passes read their inputs).
+        let drawn_inputs: Vec<Option<Tensor<2>>> = self
             .passes
             .iter()
             .zip(&picks)
-            .map(|(p, pick)| match pick {
-                Some(rows) => p.inputs.clone().select(0, rows.clone()),
-                None => p.inputs.clone(),
+            .map(|(p, pick)| {
+                pick.as_ref()
+                    .map(|rows| p.inputs.clone().select(0, rows.clone()))
             })
             .collect();
         let jets: Vec<Jet> = self
             .passes
             .iter()
-            .zip(&pass_inputs)
-            .map(|(p, inputs)| self.network.forward(&params[..n], inputs, &p.set))
+            .zip(&drawn_inputs)
+            .map(|(p, drawn)| {
+                let inputs = drawn.as_ref().unwrap_or(&p.inputs);
+                self.network.forward(&params[..n], inputs, &p.set)
+            })
             .collect();
         for term in &self.terms {
             let (pass, rows) = &term.pass;
             let jet = restrict(jets[*pass].rows(rows.start, rows.end), &term.plan.network);
             // A batched term has its pass to itself (or shares it with terms at its very rows).
             let pick = picks[*pass].as_ref();
-            let inputs = if pick.is_some() {
-                &pass_inputs[*pass]
-            } else {
-                &term.inputs
-            };
+            let inputs = drawn_inputs[*pass].as_ref().unwrap_or(&term.inputs);
             let env = self.environment(jet, inputs, &unknowns, &term.plan);
             for (_, c) in &term.components {
                 let diff = match c {
