@@ -12,8 +12,9 @@
 #   4. Burgers (continuous forward) in `eager`, `fused`, `graph+fused` and `fused` with the hidden
 #      layers op by op: first losses, loss curve and time per iteration of each; then the 3-D
 #      problem's mini-batches in `fused` and `graph+fused` (replayed steps drawing fresh rows);
-#   5. a per-kernel profile (cubecl's profiling log with durations) of a few Burgers and
-#      Navier-Stokes steps, and kernel launches per step;
+#   5. kernel launches per step, and a per-kernel profile of one Burgers and one Navier-Stokes
+#      step: every launch with its thread blocks and time (cubecl's `full` profiling log, read by
+#      scripts/profile-table.py), then sums by kernel;
 #   6. compute-sanitizer's memcheck and racecheck on the kernel tests, where the tool exists;
 #   7. with what time is left, the batch-size and depth study (`pinn-bench scaling`, the paper's
 #      Figure 3) on the 3-D Navier-Stokes problem, scaling/scaling.json rewritten after every
@@ -125,26 +126,34 @@ done
 
 # 5. Per-kernel profile and launches per step (cubecl's profiling log, read from the working
 # folder's cubecl.toml).
-profile() { # profile PROBLEM MODE ITERS LEVEL: the profiling log of ITERS iterations
+profile() { # profile PROBLEM MODE ITERS LEVEL: the profiling log of one warm-up and ITERS steps
     local dir=$work/profile-$1-$2-$3-$4
     mkdir -p "$dir"
+    rm -f "$dir/profile.log"
     printf '[profiling.logger]\nlevel = "%s"\nfile = "%s/profile.log"\n' "$4" "$dir" > "$dir/cubecl.toml"
-    (cd "$dir" && timeout 60 "$kit/pinn" run "$root/problems/$1.toml" --device "$device" \
-        --mode "$2" --iters "$3" --lbfgs 0 --quiet --data-dir "$root/datasets" \
-        --out "$dir/run" > "$dir/stdout.log" 2>&1)
+    (cd "$dir" && timeout 90 "$kit/pinn-bench" --root "$root" measure --problem "$1" --mode "$2" \
+        --device "$device" --warmup 1 --iters "$3" > "$dir/stdout.log" 2>&1)
     echo "$dir/profile.log"
+}
+launches_per_step() { # launches_per_step PROBLEM MODE: from the logs of 1 + 2 and 1 + 4 steps
+    local a b
+    a=$(grep -c Executing "$(profile "$1" "$2" 2 minimal)" 2> /dev/null || echo 0)
+    b=$(grep -c Executing "$(profile "$1" "$2" 4 minimal)" 2> /dev/null || echo 0)
+    echo $(((b - a) / 2))
 }
 if [ "$device" != cpu ]; then
     for mode in fused eager; do
-        a=$(grep -c Executing "$(profile burgers_cont_fwd "$mode" 2 minimal)" 2> /dev/null || echo 0)
-        b=$(grep -c Executing "$(profile burgers_cont_fwd "$mode" 4 minimal)" 2> /dev/null || echo 0)
-        say "launches per step, burgers_cont_fwd, $mode: $(((b - a) / 2)) ($a for 2 iterations, $b for 4)"
+        say "launches per step, burgers_cont_fwd, $mode: $(launches_per_step burgers_cont_fwd "$mode")"
     done
+    # One step's launches in order with their thread blocks and times, and their sums by kernel
+    # (scripts/profile-table.py reads cubecl's `full` log, where every launch is timed alone).
     for problem in burgers_cont_fwd ns_cont_inv; do
-        [ $((deadline - SECONDS)) -lt 40 ] && { say "== profile $problem: skipped, out of time"; continue; }
-        f=$(profile "$problem" fused 5 medium)
-        { echo "== profile: $problem, fused, 5 iterations"; cat "$f" 2> /dev/null; } >> "$out/profile.log"
-        say "profile $problem: $(wc -l < "$f" 2> /dev/null || echo 0) lines in profile.log"
+        [ $((deadline - SECONDS)) -lt 60 ] && { say "== profile $problem: skipped, out of time"; continue; }
+        n=$(launches_per_step "$problem" fused)
+        f=$(profile "$problem" fused 3 full)
+        { echo "== profile: $problem, fused, the last of 4 steps ($n launches a step)"
+          "$python" scripts/profile-table.py "$f" "$n" 2>&1; } >> "$out/profile.log"
+        say "profile $problem: $n launches a step; $(grep -h '^launches of one or two' "$out/profile.log" | tail -1)"
     done
 fi
 

@@ -11,6 +11,19 @@ use pinn_core::sampling::{SeededRng, standard_normal};
 use pinn_core::{DerivativeSet, Jet, JetNetwork, Partial, TensorContext};
 use rand::Rng;
 
+/// Stacked-input stream blocks an [`Mlp`] keeps on the device: one per point set of a problem
+/// is typical (residual, boundary and data sets at a few derivative sets).
+const STREAM_INPUT_CACHE: usize = 16;
+
+/// The constant stream blocks of a fused forward's stacked inputs for one derivative set and
+/// number of points (see `Mlp::stacked_inputs`).
+#[derive(Clone, Debug)]
+struct StreamInputs {
+    partials: Vec<Partial>,
+    points: usize,
+    rows: Tensor<2>,
+}
+
 /// Architecture of an [`Mlp`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct MlpSpec {
@@ -43,6 +56,9 @@ pub struct Mlp {
     fused: Option<Activation>,
     /// Compiled fused rules, one per derivative set seen.
     programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
+    /// The constant stream blocks of the fused path's stacked inputs, per (streams, points)
+    /// seen, the last [`STREAM_INPUT_CACHE`] of them.
+    stream_inputs: Arc<Mutex<Vec<StreamInputs>>>,
     /// Precision of the matrix products when it differs from the parameters' (the plan's bf16
     /// products: activations, derivative rules, losses and the optimiser stay in the
     /// parameters' precision; bf16 keeps f32's exponent range, so no loss scaling is needed).
@@ -84,6 +100,7 @@ impl Mlp {
             scale,
             fused: Some(spec.activation).filter(|a| plan.fused_layers() && a.has_fused_rule()),
             programs: Arc::default(),
+            stream_inputs: Arc::default(),
             matmul_dtype: plan.half_matmuls().then_some(FloatDType::BF16),
             cut_before_wide_output: plan.cut_before_wide_output(),
         }
@@ -117,6 +134,57 @@ impl Mlp {
         program
     }
 
+    /// The scaled inputs as a stacked jet `[(1 + streams) · points, inputs]`: the points, then
+    /// one block per derivative stream holding that stream's derivative of the scaled inputs,
+    /// `scale_j · e_j` for `∂/∂x_j` and zero for higher orders. The stream blocks are constants,
+    /// kept on the device per (streams, points) so a training step uploads nothing.
+    fn stacked_inputs(
+        &self,
+        scaled: Tensor<2>,
+        partials: &[Partial],
+        points: usize,
+        dim: usize,
+    ) -> Tensor<2> {
+        if partials.is_empty() {
+            return scaled;
+        }
+        let mut cache = self
+            .stream_inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cached = cache
+            .iter()
+            .find(|c| c.partials == partials && c.points == points)
+            .map(|c| c.rows.clone());
+        let rows = cached.unwrap_or_else(|| {
+            let mut seed = Vec::with_capacity(partials.len() * points * dim);
+            for p in partials {
+                let mut row = vec![0.0; dim];
+                if p.order() == 1 {
+                    let j = p.coords()[0] as usize;
+                    row[j] = self.scale[j];
+                }
+                for _ in 0..points {
+                    seed.extend_from_slice(&row);
+                }
+            }
+            let rows = Tensor::<2>::from_data(
+                TensorData::new(seed, [partials.len() * points, dim]),
+                (&scaled.device(), scaled.dtype()),
+            );
+            if cache.len() == STREAM_INPUT_CACHE {
+                cache.remove(0);
+            }
+            cache.push(StreamInputs {
+                partials: partials.to_vec(),
+                points,
+                rows: rows.clone(),
+            });
+            rows
+        });
+        Tensor::cat(vec![scaled, rows], 0)
+    }
+
     /// Forward pass with all derivative streams stacked row-wise: per layer one matrix
     /// product and one fused activation.
     fn forward_fused(
@@ -133,28 +201,12 @@ impl Mlp {
             .mul(self.scale_t.clone())
             .add(self.shift_t.clone());
         let w0 = &params[0];
-        let width = w0.dims()[1];
-        let mut z = scaled.matmul(w0.clone());
-        if !partials.is_empty() {
-            // d(scaled_j)/d(x_i) = scale_i δ_ij for first-order streams; higher orders vanish.
-            let mut seed = vec![0.0; partials.len() * dim];
-            for (s, p) in partials.iter().enumerate() {
-                if p.order() == 1 {
-                    let j = p.coords()[0] as usize;
-                    seed[s * dim + j] = self.scale[j];
-                }
-            }
-            let seed = Tensor::<2>::from_data(
-                TensorData::new(seed, [partials.len(), dim]),
-                (&inputs.device(), inputs.dtype()),
-            );
-            let rows = seed
-                .matmul(w0.clone())
-                .reshape([partials.len(), 1, width])
-                .expand([partials.len(), points, width])
-                .reshape([partials.len() * points, width]);
-            z = Tensor::cat(vec![z, rows], 0);
-        }
+        // The first layer is one product of the stacked inputs, whose weight gradient splits
+        // its rows across the device like every other layer's (`dense`).
+        let mut z = dense(
+            self.stacked_inputs(scaled, &partials, points, dim),
+            w0.clone(),
+        );
         let layers = self.widths.len() - 1;
         let outputs = self.output_dim();
         // An output wider than the last hidden layer (the discrete-time networks' q + 1

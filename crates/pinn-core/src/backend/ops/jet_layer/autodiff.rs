@@ -65,6 +65,13 @@ impl<B: JetLayerOps> Backward<B, 2> for DenseBackward {
     type State = (FloatTensor<B>, FloatTensor<B>);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        if let [None, Some(weight)] = &ops.parents {
+            // The input needs no gradient (the network's stacked inputs): the weight's alone.
+            let grad = grads.consume::<B>(&ops.node);
+            let (a, _) = ops.state;
+            grads.register::<B>(weight.id, B::dense_weight_gradient(a, grad));
+            return;
+        }
         backward_to_parents::<B, _, 2>(ops, grads, |(a, b), grad| {
             let (grad_a, grad_b) = B::dense_backward(a, b, grad);
             [grad_a, grad_b]
@@ -207,5 +214,10 @@ impl<B: JetLayerOps, C: CheckpointStrategy> JetLayerOps for Autodiff<B, C> {
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (ga, gb) = B::dense_backward(Self::inner(a), Self::inner(b), Self::inner(grad));
         (Self::from_inner(ga), Self::from_inner(gb))
+    }
+
+    /// Not differentiated.
+    fn dense_weight_gradient(a: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::dense_weight_gradient(Self::inner(a), Self::inner(grad)))
     }
 }

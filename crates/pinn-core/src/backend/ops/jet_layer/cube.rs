@@ -296,6 +296,10 @@ impl JetLayerOps for CubeBackend {
         let grad_b = transposed_product(a, grad);
         (grad_a, grad_b)
     }
+
+    fn dense_weight_gradient(a: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        transposed_product(a, grad)
+    }
 }
 
 /// The bias enters the value stream only: its gradient is that stream's column sums.
@@ -307,54 +311,114 @@ fn value_column_sums(grad_z: CubeTensor, streams: usize) -> CubeTensor {
     column_sums(value_rows)
 }
 
-/// Fewest rows of one block of a split row reduction ([`row_blocks`]).
+/// Fewest rows of one block of a split row reduction ([`RowSplit`]).
 const MIN_BLOCK_ROWS: usize = 256;
 
 /// Most blocks of a split row reduction: about one per multiprocessor of a large GPU (an H200
 /// has 132).
 const MAX_BLOCKS: usize = 128;
 
-/// Blocks to split `rows` rows into for a reduction over them: the largest divisor of `rows`
-/// up to [`MAX_BLOCKS`] that leaves at least [`MIN_BLOCK_ROWS`] rows a block (1: no split).
-fn row_blocks(rows: usize) -> usize {
-    (2..=MAX_BLOCKS.min(rows / MIN_BLOCK_ROWS))
-        .rev()
-        .find(|b| rows.is_multiple_of(*b))
-        .unwrap_or(1)
+/// How a reduction over the rows of a `[rows, cols]` tensor is split across the device:
+/// `blocks` blocks of `block_rows` rows each, reduced side by side, then the `tail` rows left
+/// after them (fewer than `blocks`) on their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RowSplit {
+    blocks: usize,
+    block_rows: usize,
+    tail: usize,
+}
+
+impl RowSplit {
+    /// The split of `rows` rows: up to [`MAX_BLOCKS`] blocks of at least [`MIN_BLOCK_ROWS`]
+    /// rows, an exact divisor of `rows` (no tail) when one gives at least a quarter of that
+    /// many blocks, else as many blocks as fit and a tail. `None`: too few rows to split.
+    fn of(rows: usize) -> Option<Self> {
+        let most = MAX_BLOCKS.min(rows / MIN_BLOCK_ROWS);
+        if most < 2 {
+            return None;
+        }
+        let blocks = ((most / 4).max(2)..=most)
+            .rev()
+            .find(|b| rows.is_multiple_of(*b))
+            .unwrap_or(most);
+        Some(Self {
+            blocks,
+            block_rows: rows / blocks,
+            tail: rows % blocks,
+        })
+    }
+
+    /// Rows in the blocks (the tail starts here).
+    fn head(&self) -> usize {
+        self.blocks * self.block_rows
+    }
+
+    /// The blocks of `t: [rows, cols]` as a view `[blocks, block_rows, cols]` of its buffer
+    /// (its rows read through their stride, pitched or not; the tail left out).
+    fn blocks_of(&self, t: &CubeTensor) -> CubeTensor {
+        let (cols, row_stride) = (t.meta.shape()[1], t.meta.strides()[0]);
+        let shape = Shape::new([self.blocks, self.block_rows, cols]);
+        let strides = Strides::new(&[self.block_rows * row_stride, row_stride, 1]);
+        CubeTensor::new(
+            t.client.clone(),
+            t.handle.clone(),
+            Metadata::new(shape, strides),
+            t.device.clone(),
+            t.dtype,
+        )
+    }
+
+    /// The tail rows of `t: [rows, cols]`.
+    fn tail_of(&self, t: CubeTensor) -> CubeTensor {
+        let [rows, cols] = t.meta.shape().dims::<2>();
+        CubeBackend::float_slice(t, &[Slice::from(self.head()..rows), Slice::from(0..cols)])
+    }
 }
 
 /// `aᵀ · b` for `a: [k, m]` and `b: [k, n]`: a layer's weight gradient, whose inner dimension
 /// `k` is every row of a stacked jet (tens of thousands) while `m` and `n` are layer widths.
 /// As one product its `m × n` result is a tile or two, so one or two thread blocks would walk
-/// all `k` rows; split into [`row_blocks`] blocks it is a batched product of `[blocks, m, n]`
-/// partial products, one block each, summed over the blocks (split-K).
+/// all `k` rows. Split by [`RowSplit`] it is a batched product of `[blocks, m, n]` partial
+/// products, one block each, summed over the blocks (split-K), plus the tail's product.
 fn transposed_product(a: CubeTensor, b: CubeTensor) -> CubeTensor {
     let [k, m] = a.meta.shape().dims::<2>();
     let n = b.meta.shape().dims::<2>()[1];
-    let blocks = row_blocks(k);
-    if blocks == 1 {
+    let Some(split) = RowSplit::of(k) else {
         return CubeBackend::float_matmul(CubeBackend::float_transpose(a), b);
-    }
-    let split = |t: CubeTensor, cols: usize| {
-        CubeBackend::float_reshape(t, Shape::new([blocks, k / blocks, cols]))
     };
-    let partial =
-        CubeBackend::float_matmul(CubeBackend::float_swap_dims(split(a, m), 1, 2), split(b, n));
-    CubeBackend::float_reshape(CubeBackend::float_sum_dim(partial, 0), Shape::new([m, n]))
+    let (a, b) = (row_major(a), row_major(b));
+    let partial = CubeBackend::float_matmul(
+        CubeBackend::float_swap_dims(split.blocks_of(&a), 1, 2),
+        split.blocks_of(&b),
+    );
+    let sum =
+        CubeBackend::float_reshape(CubeBackend::float_sum_dim(partial, 0), Shape::new([m, n]));
+    if split.tail == 0 {
+        return sum;
+    }
+    let tail = CubeBackend::float_matmul(
+        CubeBackend::float_transpose(split.tail_of(a)),
+        split.tail_of(b),
+    );
+    CubeBackend::float_add(sum, tail)
 }
 
 /// Column sums `[1, n]` of `t: [k, n]`, in two stages when `k` is long: per block of rows
-/// ([`row_blocks`]), then over the blocks, instead of one reduction walking all `k` rows for
-/// each of a layer's few columns.
+/// ([`RowSplit`]), then over the blocks (and the tail), instead of one reduction walking all
+/// `k` rows for each of a layer's few columns.
 fn column_sums(t: CubeTensor) -> CubeTensor {
     let [k, n] = t.meta.shape().dims::<2>();
-    let blocks = row_blocks(k);
-    if blocks == 1 {
+    let Some(split) = RowSplit::of(k) else {
         return CubeBackend::float_sum_dim(t, 0);
+    };
+    let t = row_major(t);
+    let per_block = CubeBackend::float_sum_dim(split.blocks_of(&t), 1);
+    let sum =
+        CubeBackend::float_reshape(CubeBackend::float_sum_dim(per_block, 0), Shape::new([1, n]));
+    if split.tail == 0 {
+        return sum;
     }
-    let split = CubeBackend::float_reshape(t, Shape::new([blocks, k / blocks, n]));
-    let per_block = CubeBackend::float_sum_dim(split, 1);
-    CubeBackend::float_reshape(CubeBackend::float_sum_dim(per_block, 0), Shape::new([1, n]))
+    CubeBackend::float_add(sum, CubeBackend::float_sum_dim(split.tail_of(t), 0))
 }
 
 /// The CubeCL kernels against the CPU fused layer: the product and the gradients of `z`,
@@ -425,6 +489,26 @@ mod tests {
         })
     }
 
+    /// `dense(z, w)` of an input that needs no gradient (the network's stacked inputs) and the
+    /// gradient of `w` of `Σ r ⊙ dense(z, w)`: the weight gradient alone.
+    fn dense_of_a_constant_input(
+        device: &Device,
+        inputs: [(&[f32], [usize; 2]); 4],
+    ) -> Vec<Vec<f64>> {
+        let tensor = |(v, shape): (&[f32], [usize; 2])| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
+        };
+        let [z, _, weight, r] = inputs.map(tensor);
+        let weight = weight.require_grad();
+        let out = crate::backend::dense(z, weight.clone());
+        let grads = out.clone().mul(r).sum().backward();
+        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
+        vec![
+            read(&out),
+            weight.grad(&grads).map(|g| read(&g)).unwrap_or_default(),
+        ]
+    }
+
     /// Largest difference allowed, relative to the largest magnitude in the CPU result: `f32`
     /// kernels that sum in a different order (wgpu), or whose backend may run `f32` products on
     /// TF32 tensor cores, 10 mantissa bits (CUDA on sm_80 and later; docs/cuda.md). A kernel
@@ -475,13 +559,14 @@ mod tests {
             DerivativeSet::closure_of([partial(&[0, 0, 1]), partial(&[1, 1, 1]), partial(&[2])]),
         ];
         // 37 points: the weight gradient and the bias sums in one piece; 1,024 points: split
-        // into row blocks (`row_blocks`).
+        // into row blocks; 1,031 points (a prime): blocks and a tail (`RowSplit`).
         let (width, next) = (20, 7);
         for (activation, points) in [
             (Activation::Tanh, 37),
             (Activation::Sigmoid, 37),
             (Activation::Sin, 37),
             (Activation::Tanh, 1024),
+            (Activation::Sigmoid, 1031),
         ] {
             for (k, set) in sets.iter().enumerate() {
                 let program = Arc::new(JetActivation::new(activation, set));
@@ -501,6 +586,8 @@ mod tests {
                 let mut on_cpu = layer_and_gradients(&cpu, &program, inputs);
                 on_gpu.extend(activation_then_dense(&gpu, &program, inputs));
                 on_cpu.extend(activation_then_dense(&cpu, &program, inputs));
+                on_gpu.extend(dense_of_a_constant_input(&gpu, inputs));
+                on_cpu.extend(dense_of_a_constant_input(&cpu, inputs));
                 let names = [
                     "product",
                     "z gradient",
@@ -511,6 +598,8 @@ mod tests {
                     "z gradient through both",
                     "bias gradient through both",
                     "weight gradient of the dense product",
+                    "dense product of a constant input",
+                    "its weight gradient alone",
                 ];
                 assert_eq!(on_gpu.len(), names.len());
                 for ((a, b), name) in on_gpu.iter().zip(&on_cpu).zip(names) {
@@ -525,12 +614,27 @@ mod tests {
     }
 
     #[test]
-    fn long_row_reductions_split_into_equal_blocks() {
-        assert_eq!(row_blocks(255), 1, "too few rows to split");
-        assert_eq!(row_blocks(512), 2);
-        assert_eq!(row_blocks(40_400), 101, "largest divisor up to 128");
-        assert_eq!(row_blocks(1 << 20), 128);
-        assert_eq!(row_blocks(65_537), 1, "a prime stays whole");
+    fn long_row_reductions_split_into_blocks_and_a_tail() {
+        let split = |rows| RowSplit::of(rows).map(|s| (s.blocks, s.block_rows, s.tail));
+        assert_eq!(split(511), None, "too few rows to split");
+        assert_eq!(split(512), Some((2, 256, 0)));
+        assert_eq!(
+            split(40_400),
+            Some((101, 400, 0)),
+            "largest divisor up to 128"
+        );
+        assert_eq!(split(1 << 20), Some((128, 8_192, 0)));
+        assert_eq!(
+            split(65_537),
+            Some((128, 512, 1)),
+            "a prime: 128 blocks and a tail"
+        );
+        assert_eq!(split(10_007), Some((39, 256, 23)));
+        for rows in [512, 777, 10_007, 40_400, 65_537] {
+            let s = RowSplit::of(rows).expect("long enough to split");
+            assert_eq!(s.head() + s.tail, rows);
+            assert!(s.tail < s.blocks && s.block_rows >= MIN_BLOCK_ROWS && s.blocks <= MAX_BLOCKS);
+        }
     }
 
     /// `Σ (u + f[:, ..q] · map − target)²` and the gradients of `u` and `f`.

@@ -235,4 +235,24 @@ impl JetLayerOps for Flex {
         };
         (FlexTensor::from_data(ga), FlexTensor::from_data(gb))
     }
+
+    fn dense_weight_gradient(a: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let (a, grad) = (contiguous(a), contiguous(grad));
+        let [m, k] = a.layout().shape().dims::<2>();
+        let [_, n] = grad.layout().shape().dims::<2>();
+        fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
+            (a, grad): (&FlexTensor, &FlexTensor),
+            (m, k, n): (usize, usize, usize),
+        ) -> TensorData {
+            let out = kernels::dense_forward::<E>(
+                MatRef::row_major(slice(a), m, k).t(),
+                MatRef::row_major(slice(grad), m, n),
+            );
+            TensorData::new(out, [k, n])
+        }
+        FlexTensor::from_data(match a.dtype() {
+            DType::F64 => run::<f64>((&a, &grad), (m, k, n)),
+            _ => run::<f32>((&a, &grad), (m, k, n)),
+        })
+    }
 }

@@ -90,6 +90,12 @@ pub trait JetLayerOps: Backend {
         b: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The weight gradient `aᵀ · grad` of [`dense`](Self::dense) alone, for an input `a` that
+    /// needs no gradient (the network's stacked inputs): half of
+    /// [`dense_backward`](Self::dense_backward)'s work.
+    #[fusion(meta = fusion_meta::dense_weight_gradient)]
+    fn dense_weight_gradient(a: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Output shapes of the fused layer's operations, which Burn's kernel fusion records before
@@ -159,6 +165,10 @@ mod fusion_meta {
         _grad: &TensorSpec,
     ) -> (TensorSpec, TensorSpec) {
         (a.clone(), b.clone())
+    }
+
+    pub(super) fn dense_weight_gradient(a: &TensorSpec, grad: &TensorSpec) -> TensorSpec {
+        TensorSpec::new([a.shape[1], grad.shape[1]].into(), a.dtype)
     }
 }
 
