@@ -142,14 +142,16 @@ launches_per_step() { # launches_per_step PROBLEM MODE: from the logs of 1 + 2 a
     echo $(((b - a) / 2))
 }
 if [ "$device" != cpu ]; then
+    declare -A per_step
     for mode in fused eager; do
-        say "launches per step, burgers_cont_fwd, $mode: $(launches_per_step burgers_cont_fwd "$mode")"
+        per_step[$mode]=$(launches_per_step burgers_cont_fwd "$mode")
+        say "launches per step, burgers_cont_fwd, $mode: ${per_step[$mode]}"
     done
     # One step's launches in order with their thread blocks and times, and their sums by kernel
     # (scripts/profile-table.py reads cubecl's `full` log, where every launch is timed alone).
     for problem in burgers_cont_fwd ns_cont_inv; do
         [ $((deadline - SECONDS)) -lt 60 ] && { say "== profile $problem: skipped, out of time"; continue; }
-        n=$(launches_per_step "$problem" fused)
+        if [ "$problem" = burgers_cont_fwd ]; then n=${per_step[fused]}; else n=$(launches_per_step "$problem" fused); fi
         f=$(profile "$problem" fused 3 full)
         { echo "== profile: $problem, fused, the last of 4 steps ($n launches a step)"
           "$python" scripts/profile-table.py "$f" "$n" 2>&1; } >> "$out/profile.log"
