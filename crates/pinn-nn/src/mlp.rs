@@ -137,7 +137,8 @@ impl Mlp {
     /// The scaled inputs as a stacked jet `[(1 + streams) · points, inputs]`: the points, then
     /// one block per derivative stream holding that stream's derivative of the scaled inputs,
     /// `scale_j · e_j` for `∂/∂x_j` and zero for higher orders. The stream blocks are constants,
-    /// kept on the device per (streams, points) so a training step uploads nothing.
+    /// kept on the device per (streams, points, device, dtype) so a training step uploads
+    /// nothing.
     fn stacked_inputs(
         &self,
         scaled: Tensor<2>,
@@ -154,7 +155,12 @@ impl Mlp {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cached = cache
             .iter()
-            .find(|c| c.partials == partials && c.points == points)
+            .find(|c| {
+                c.partials == partials
+                    && c.points == points
+                    && c.rows.device() == scaled.device()
+                    && c.rows.dtype() == scaled.dtype()
+            })
             .map(|c| c.rows.clone());
         let rows = cached.unwrap_or_else(|| {
             let mut seed = Vec::with_capacity(partials.len() * points * dim);
