@@ -375,6 +375,25 @@ impl RowSplit {
     }
 }
 
+/// `t` without its leading dimension of size one (a sum over blocks), as a view of the same
+/// buffer. Burn's reshape copies a tensor whose rows are pitched (CUDA's layout) when it drops
+/// a dimension; dropping a unit dimension never needs a copy.
+fn without_leading_unit(t: CubeTensor) -> CubeTensor {
+    let (shape, strides) = (t.meta.shape(), t.meta.strides());
+    assert_eq!(shape[0], 1, "a leading dimension of size one");
+    let metadata = Metadata::new(
+        Shape::from(shape[1..].to_vec()),
+        Strides::new(&strides[1..]),
+    );
+    CubeTensor::new(
+        t.client.clone(),
+        t.handle.clone(),
+        metadata,
+        t.device.clone(),
+        t.dtype,
+    )
+}
+
 /// `aᵀ · b` for `a: [k, m]` and `b: [k, n]`: a layer's weight gradient, whose inner dimension
 /// `k` is every row of a stacked jet (tens of thousands) while `m` and `n` are layer widths.
 /// As one product its `m × n` result is a tile or two, so one or two thread blocks would walk
@@ -391,8 +410,8 @@ fn transposed_product(a: CubeTensor, b: CubeTensor) -> CubeTensor {
         CubeBackend::float_swap_dims(split.blocks_of(&a), 1, 2),
         split.blocks_of(&b),
     );
-    let sum =
-        CubeBackend::float_reshape(CubeBackend::float_sum_dim(partial, 0), Shape::new([m, n]));
+    let sum = without_leading_unit(CubeBackend::float_sum_dim(partial, 0));
+    debug_assert_eq!(sum.meta.shape().dims::<2>(), [m, n]);
     if split.tail == 0 {
         return sum;
     }
@@ -413,8 +432,8 @@ fn column_sums(t: CubeTensor) -> CubeTensor {
     };
     let t = row_major(t);
     let per_block = CubeBackend::float_sum_dim(split.blocks_of(&t), 1);
-    let sum =
-        CubeBackend::float_reshape(CubeBackend::float_sum_dim(per_block, 0), Shape::new([1, n]));
+    let sum = without_leading_unit(CubeBackend::float_sum_dim(per_block, 0));
+    debug_assert_eq!(sum.meta.shape().dims::<2>(), [1, n]);
     if split.tail == 0 {
         return sum;
     }
