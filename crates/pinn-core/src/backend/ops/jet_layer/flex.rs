@@ -195,23 +195,7 @@ impl JetLayerOps for Flex {
     }
 
     fn dense(a: FlexTensor, b: FlexTensor) -> FlexTensor {
-        let (a, b) = (contiguous(a), contiguous(b));
-        let [m, k] = a.layout().shape().dims::<2>();
-        let [_, n] = b.layout().shape().dims::<2>();
-        fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
-            (a, b): (&FlexTensor, &FlexTensor),
-            (m, k, n): (usize, usize, usize),
-        ) -> TensorData {
-            let out = kernels::dense_forward::<E>(
-                MatRef::row_major(slice(a), m, k),
-                MatRef::row_major(slice(b), k, n),
-            );
-            TensorData::new(out, [m, n])
-        }
-        FlexTensor::from_data(match a.dtype() {
-            DType::F64 => run::<f64>((&a, &b), (m, k, n)),
-            _ => run::<f32>((&a, &b), (m, k, n)),
-        })
+        row_task_product(a, false, b)
     }
 
     fn dense_backward(a: FlexTensor, b: FlexTensor, grad: FlexTensor) -> (FlexTensor, FlexTensor) {
@@ -237,22 +221,33 @@ impl JetLayerOps for Flex {
     }
 
     fn dense_weight_gradient(a: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let (a, grad) = (contiguous(a), contiguous(grad));
-        let [m, k] = a.layout().shape().dims::<2>();
-        let [_, n] = grad.layout().shape().dims::<2>();
-        fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
-            (a, grad): (&FlexTensor, &FlexTensor),
-            (m, k, n): (usize, usize, usize),
-        ) -> TensorData {
-            let out = kernels::dense_forward::<E>(
-                MatRef::row_major(slice(a), m, k).t(),
-                MatRef::row_major(slice(grad), m, n),
-            );
-            TensorData::new(out, [k, n])
-        }
-        FlexTensor::from_data(match a.dtype() {
-            DType::F64 => run::<f64>((&a, &grad), (m, k, n)),
-            _ => run::<f32>((&a, &grad), (m, k, n)),
-        })
+        row_task_product(a, true, grad)
     }
+}
+
+/// `a · b`, or `aᵀ · b` with `transpose_a`, by the CPU kernels' row-task product
+/// ([`kernels::dense_forward`]).
+fn row_task_product(a: FlexTensor, transpose_a: bool, b: FlexTensor) -> FlexTensor {
+    let (a, b) = (contiguous(a), contiguous(b));
+    let [rows, cols] = a.layout().shape().dims::<2>();
+    let [_, n] = b.layout().shape().dims::<2>();
+    fn run<E: Real + burn::tensor::Element + bytemuck::Pod>(
+        (a, b): (&FlexTensor, &FlexTensor),
+        (rows, cols, n): (usize, usize, usize),
+        transpose_a: bool,
+    ) -> TensorData {
+        let a = MatRef::row_major(slice(a), rows, cols);
+        let (a, m) = if transpose_a {
+            (a.t(), cols)
+        } else {
+            (a, rows)
+        };
+        let k = if transpose_a { rows } else { cols };
+        let out = kernels::dense_forward::<E>(a, MatRef::row_major(slice(b), k, n));
+        TensorData::new(out, [m, n])
+    }
+    FlexTensor::from_data(match a.dtype() {
+        DType::F64 => run::<f64>((&a, &b), (rows, cols, n), transpose_a),
+        _ => run::<f32>((&a, &b), (rows, cols, n), transpose_a),
+    })
 }
