@@ -56,8 +56,8 @@ pub struct Mlp {
     fused: Option<Activation>,
     /// Compiled fused rules, one per derivative set seen.
     programs: Arc<Mutex<Vec<Arc<JetActivation>>>>,
-    /// The constant stream blocks of the fused path's stacked inputs, per (streams, points)
-    /// seen, the last [`STREAM_INPUT_CACHE`] of them.
+    /// The constant stream blocks of the fused path's stacked inputs, per (streams, points,
+    /// device, dtype) seen, the last [`STREAM_INPUT_CACHE`] of them.
     stream_inputs: Arc<Mutex<Vec<StreamInputs>>>,
     /// Precision of the matrix products when it differs from the parameters' (the plan's bf16
     /// products: activations, derivative rules, losses and the optimiser stay in the
@@ -139,16 +139,11 @@ impl Mlp {
     /// `scale_j · e_j` for `∂/∂x_j` and zero for higher orders. The stream blocks are constants,
     /// kept on the device per (streams, points, device, dtype) so a training step uploads
     /// nothing.
-    fn stacked_inputs(
-        &self,
-        scaled: Tensor<2>,
-        partials: &[Partial],
-        points: usize,
-        dim: usize,
-    ) -> Tensor<2> {
+    fn stacked_inputs(&self, scaled: Tensor<2>, partials: &[Partial]) -> Tensor<2> {
         if partials.is_empty() {
             return scaled;
         }
+        let [points, dim] = scaled.dims();
         let mut cache = self
             .stream_inputs
             .lock()
@@ -200,7 +195,7 @@ impl Mlp {
         set: Arc<DerivativeSet>,
         program: &Arc<JetActivation>,
     ) -> Jet {
-        let [points, dim] = inputs.dims();
+        let [points, _] = inputs.dims();
         let partials: Vec<Partial> = set.iter().copied().collect();
         let scaled = inputs
             .clone()
@@ -209,10 +204,7 @@ impl Mlp {
         let w0 = &params[0];
         // The first layer is one product of the stacked inputs, whose weight gradient splits
         // its rows across the device like every other layer's (`dense`).
-        let mut z = dense(
-            self.stacked_inputs(scaled, &partials, points, dim),
-            w0.clone(),
-        );
+        let mut z = dense(self.stacked_inputs(scaled, &partials), w0.clone());
         let layers = self.widths.len() - 1;
         let outputs = self.output_dim();
         // An output wider than the last hidden layer (the discrete-time networks' q + 1

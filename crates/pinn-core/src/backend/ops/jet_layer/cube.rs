@@ -358,13 +358,10 @@ impl RowSplit {
     fn blocks_of(&self, t: &CubeTensor) -> CubeTensor {
         let (cols, row_stride) = (t.meta.shape()[1], t.meta.strides()[0]);
         let shape = Shape::new([self.blocks, self.block_rows, cols]);
-        let strides = Strides::new(&[self.block_rows * row_stride, row_stride, 1]);
-        CubeTensor::new(
-            t.client.clone(),
-            t.handle.clone(),
-            Metadata::new(shape, strides),
-            t.device.clone(),
-            t.dtype,
+        view(
+            t,
+            shape,
+            Strides::new(&[self.block_rows * row_stride, row_stride, 1]),
         )
     }
 
@@ -381,14 +378,19 @@ impl RowSplit {
 fn without_leading_unit(t: CubeTensor) -> CubeTensor {
     let (shape, strides) = (t.meta.shape(), t.meta.strides());
     assert_eq!(shape[0], 1, "a leading dimension of size one");
-    let metadata = Metadata::new(
+    view(
+        &t,
         Shape::from(shape[1..].to_vec()),
         Strides::new(&strides[1..]),
-    );
+    )
+}
+
+/// `t`'s buffer read with another shape and strides (which must stay inside it).
+fn view(t: &CubeTensor, shape: Shape, strides: Strides) -> CubeTensor {
     CubeTensor::new(
         t.client.clone(),
         t.handle.clone(),
-        metadata,
+        Metadata::new(shape, strides),
         t.device.clone(),
         t.dtype,
     )
@@ -449,6 +451,7 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::*;
+    use crate::backend::to_vec;
     use crate::partial::{DerivativeSet, Partial};
     use crate::sampling::rng_from_seed;
     use rand::Rng;
@@ -459,6 +462,11 @@ mod tests {
         (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
     }
 
+    /// A test input `(values, shape)` as a tensor on `device`.
+    fn tensor_on(device: &Device, (values, shape): (&[f32], [usize; 2])) -> Tensor<2> {
+        Tensor::<2>::from_data(TensorData::new(values.to_vec(), shape), device)
+    }
+
     /// The outputs of `layer(z, bias, weight)`, then the gradients of `z`, `bias` and `weight`
     /// of `Σ r ⊙ (its last output)`.
     fn outputs_and_gradients(
@@ -466,18 +474,14 @@ mod tests {
         inputs: [(&[f32], [usize; 2]); 4],
         layer: impl Fn(&Tensor<2>, &Tensor<2>, &Tensor<2>) -> Vec<Tensor<2>>,
     ) -> Vec<Vec<f64>> {
-        let tensor = |(v, shape): (&[f32], [usize; 2])| {
-            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
-        };
-        let [z, bias, weight, r] = inputs.map(tensor);
+        let [z, bias, weight, r] = inputs.map(|input| tensor_on(device, input));
         let (z, bias, weight) = (z.require_grad(), bias.require_grad(), weight.require_grad());
         let outputs = layer(&z, &bias, &weight);
         let last = outputs.last().expect("a layer has an output").clone();
         let grads = last.mul(r).sum().backward();
-        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
-        let mut all: Vec<Vec<f64>> = outputs.iter().map(read).collect();
+        let mut all: Vec<Vec<f64>> = outputs.iter().map(to_vec).collect();
         for t in [&z, &bias, &weight] {
-            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
+            all.push(t.grad(&grads).map(|g| to_vec(&g)).unwrap_or_default());
         }
         all
     }
@@ -514,17 +518,13 @@ mod tests {
         device: &Device,
         inputs: [(&[f32], [usize; 2]); 4],
     ) -> Vec<Vec<f64>> {
-        let tensor = |(v, shape): (&[f32], [usize; 2])| {
-            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
-        };
-        let [z, _, weight, r] = inputs.map(tensor);
+        let [z, _, weight, r] = inputs.map(|input| tensor_on(device, input));
         let weight = weight.require_grad();
         let out = crate::backend::dense(z, weight.clone());
         let grads = out.clone().mul(r).sum().backward();
-        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
         vec![
-            read(&out),
-            weight.grad(&grads).map(|g| read(&g)).unwrap_or_default(),
+            to_vec(&out),
+            weight.grad(&grads).map(|g| to_vec(&g)).unwrap_or_default(),
         ]
     }
 
@@ -661,17 +661,13 @@ mod tests {
         device: &Device,
         inputs: [(&[f32], [usize; 2]); 4],
     ) -> Vec<Vec<f64>> {
-        let tensor = |(v, shape): (&[f32], [usize; 2])| {
-            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), device)
-        };
-        let [u, f, map, target] = inputs.map(tensor);
+        let [u, f, map, target] = inputs.map(|input| tensor_on(device, input));
         let (u, f) = (u.require_grad(), f.require_grad());
         let sum = crate::backend::irk_misfit(u.clone(), f.clone(), map, target);
         let grads = sum.clone().backward();
-        let read = |t: &Tensor<2>| crate::backend::to_vec(t);
         let mut all = vec![vec![crate::backend::to_scalar(&sum)]];
         for t in [&u, &f] {
-            all.push(t.grad(&grads).map(|g| read(&g)).unwrap_or_default());
+            all.push(t.grad(&grads).map(|g| to_vec(&g)).unwrap_or_default());
         }
         all
     }
