@@ -4,7 +4,7 @@ run problem="burgers_cont_fwd" *args="":
 
 # The test suite (what CI runs).
 test:
-    cargo test --release --workspace && cargo check -p pinn-bench --all-targets --features cuda
+    cargo test --release --workspace && cargo check -p pinn-bench --all-targets --features cuda && scripts/library-checks.sh
 
 # Per-iteration time of every problem in every mode, and the paper's Table 1 (runs/bench/).
 bench *args="":

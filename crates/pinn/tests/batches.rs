@@ -80,7 +80,10 @@ fn a_batch_loss_is_the_mean_over_its_drawn_points() {
     let params = problem.initial_parameters();
     let pool = even_grid(&[7, 7], &[0.0, 0.0], &[1.0, 1.0]);
     let coords: Vec<f64> = pool.iter().flatten().copied().collect();
-    let u = problem.predict(&params, &coords, &["u"]).remove(0);
+    let u = problem
+        .predict(&params, &coords, &["u"])
+        .expect("u is a field")
+        .remove(0);
     for it in [0, 1, 9] {
         let rows = problem.batch_rows("inside", it).expect("batched");
         let loss = problem.loss_at(&params, it);

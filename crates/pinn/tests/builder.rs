@@ -158,3 +158,54 @@ fn learning_rate_decays_reach_the_optimiser_settings() {
     .expect_err("a cosine over no iterations");
     assert!(err.to_string().contains("optimizer.decay"), "{err}");
 }
+
+#[test]
+fn predicted_derivatives_match_finite_differences_of_predicted_values() {
+    let problem = burgers_like(ProblemBuilder::new("predict"))
+        .residual("f", "u_t + lambda*u*u_x - nu*u_xx")
+        .residual_loss("inside", &["f"])
+        .build()
+        .expect("valid");
+    let params = problem.initial_parameters();
+    let (x, t, h) = (0.3, 0.4, 1e-4);
+    let at = |points: &[f64], quantity: &str| {
+        problem
+            .predict(&params, points, &[quantity])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .remove(0)
+    };
+    let u = at(&[x - h, t, x, t, x + h, t, x, t - h, x, t + h], "u");
+    let fd_x = (u[2] - u[0]) / (2.0 * h);
+    let fd_xx = (u[2] - 2.0 * u[1] + u[0]) / (h * h);
+    let fd_t = (u[4] - u[3]) / (2.0 * h);
+    let point = [x, t];
+    for (quantity, fd, tolerance) in [
+        ("u_x", fd_x, 1e-7),
+        ("u_xx", fd_xx, 1e-4),
+        ("u_t", fd_t, 1e-7),
+    ] {
+        let jet = at(&point, quantity)[0];
+        assert!(
+            (jet - fd).abs() <= tolerance * (1.0 + fd.abs()),
+            "{quantity}: jet {jet} vs finite differences {fd}"
+        );
+    }
+    // An expression of fields, derivatives, constants and unknowns, as in [residuals].
+    let residual = at(&point, "u_t + lambda*u*u_x - nu*u_xx")[0];
+    let by_hand =
+        at(&point, "u_t")[0] + 0.3 * u[1] * at(&point, "u_x")[0] - 0.05 * at(&point, "u_xx")[0];
+    assert!(
+        (residual - by_hand).abs() <= 1e-12,
+        "{residual} vs {by_hand}"
+    );
+    // Bad requests are named, not panics.
+    let named = |points: &[f64], quantity: &str| match problem.predict(&params, points, &[quantity])
+    {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("`{quantity}` at {points:?} was accepted"),
+    };
+    assert!(named(&point, "w").contains("cannot predict `w`"));
+    assert!(named(&point, "u_xxxxxx").contains("cannot predict"));
+    assert!(named(&[0.1, 0.2, 0.3], "u").contains("3 coordinates"));
+    assert!(named(&[0.1, f64::NAN], "u").contains("non-finite `t`"));
+}

@@ -72,6 +72,53 @@ impl Problem {
         Self::from_config(config, path, options)
     }
 
+    /// Builds a problem from the text of a problem file (a file embedded in a program, or
+    /// written by one); `source` stands for its path in error messages and anchors relative
+    /// dataset paths.
+    ///
+    /// ```
+    /// use pinn::{LoadOptions, Problem};
+    /// let text = r#"
+    ///     name = "decay"
+    ///     [domain]
+    ///     inputs = ["t"]
+    ///     lower = [0.0]
+    ///     upper = [1.0]
+    ///     [network]
+    ///     hidden = [16, 16]
+    ///     outputs = ["u"]
+    ///     [residuals]
+    ///     f = "u_t + u"
+    ///     [points.start]
+    ///     on = { t = 0.0 }
+    ///     lhs = 1
+    ///     [points.inside]
+    ///     lhs = 64
+    ///     [[loss]]
+    ///     points = "start"
+    ///     fit = { u = 1.0 }
+    ///     [[loss]]
+    ///     points = "inside"
+    ///     residuals = ["f"]
+    /// "#;
+    /// let problem = Problem::from_toml(text, "decay.toml".as_ref(), &LoadOptions::default())?;
+    /// assert_eq!(problem.component_names().len(), 2);
+    ///
+    /// // Errors name the file and the key, as for a file on disk.
+    /// let typo = text.replace("hidden", "hiden");
+    /// let error = Problem::from_toml(&typo, "decay.toml".as_ref(), &LoadOptions::default());
+    /// assert!(error.unwrap_err().to_string().contains("decay.toml"));
+    /// # Ok::<(), pinn::ProblemError>(())
+    /// ```
+    pub fn from_toml(
+        text: &str,
+        source: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self, ProblemError> {
+        let config = ProblemConfig::from_toml(text, source)?;
+        Self::from_config(config, source, options)
+    }
+
     /// Builds a problem from a parsed configuration; `source` names it in messages and anchors
     /// relative dataset paths.
     pub fn from_config(

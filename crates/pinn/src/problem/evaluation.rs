@@ -3,7 +3,67 @@
 
 use super::*;
 
-/// Relative L2 errors and identified parameters.
+/// Why [`Problem::predict`] refused a request.
+#[derive(Debug, Error)]
+pub enum PredictError {
+    /// A quantity is not an expression of the problem's fields, or needs a derivative the
+    /// network cannot give.
+    #[error("cannot predict `{quantity}`: {message}")]
+    Quantity {
+        /// The quantity as asked.
+        quantity: String,
+        /// Why not.
+        message: String,
+    },
+    /// The coordinates do not make whole rows of the inputs.
+    #[error("{values} coordinates do not make whole rows of the inputs ({inputs})")]
+    Shape {
+        /// How many coordinates were given.
+        values: usize,
+        /// The problem's inputs, in row order.
+        inputs: String,
+    },
+    /// A coordinate is NaN or infinite.
+    #[error("point {row} has a non-finite `{input}` = {value}")]
+    NonFinite {
+        /// Row of the point (from 0).
+        row: usize,
+        /// The input.
+        input: String,
+        /// Its value.
+        value: f64,
+    },
+}
+
+/// Relative L2 errors and identified parameters:
+/// [`Report::evaluation`](crate::Report::evaluation) at the end of a run, or
+/// [`Problem::evaluate`] for any parameters.
+///
+/// An inverse problem: the rate `a` of `u_t + a u = 0` from measurements of `u = exp(-2t)`.
+///
+/// ```
+/// use pinn::{ProblemBuilder, Silent, Trainer};
+///
+/// let problem = ProblemBuilder::new("rate")
+///     .domain(&["t"], &[0.0], &[1.0])
+///     .network(&[16, 16], &["u"])
+///     .unknown("a", 1.0, Some(2.0)) // initial value, and the truth if known
+///     .residual("f", "u_t + a*u")
+///     .points_lhs("measured", 32)
+///     .points_lhs("inside", 64)
+///     .fit_targets("measured", &[("u", "exp(-2*t)")])
+///     .residual_loss("inside", &["f"])
+///     .adam(2000, 1e-2)
+///     .build()?;
+/// let out = std::env::temp_dir().join("pinn-doc-rate");
+/// let trained = Trainer::new(&problem).run(2000, &out, &mut Silent)?;
+/// let a = &trained.report.evaluation.unknowns["a"];
+/// assert!((a.value - 2.0).abs() < 0.1, "a = {}", a.value);
+/// assert_eq!(a.truth, Some(2.0));
+/// assert!(a.relative_error.is_some_and(|e| e < 0.05));
+/// # std::fs::remove_dir_all(&out).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Evaluation {
     /// Relative L2 error of each evaluated field on the reference grid.
@@ -120,19 +180,70 @@ impl Problem {
         self.exact.as_ref().or(self.dataset.as_ref())
     }
 
-    /// Values of the named fields at the given points (`rows × inputs`, row-major); for a
-    /// discrete-time model, the last output column (the solution at `t1` of a forward model).
-    pub fn predict(&self, params: &[Tensor<2>], points: &[f64], fields: &[&str]) -> Vec<Vec<f64>> {
-        let dims = self.config.domain.inputs.len();
+    /// Values of `quantities` at the given points (`rows × inputs`, row-major, the inputs in
+    /// `[domain] inputs` order): one vector of `rows` values per quantity.
+    ///
+    /// A quantity is a field (`"u"`, a derived output), a derivative of one (`"u_x"`,
+    /// `"u_xxt"`) or any expression of them, the inputs, constants and unknowns, written as in
+    /// `[residuals]` (`"u_t + u*u_x"`). For a discrete-time model a field's value is its last
+    /// output column (the solution at `t1` of a forward model). Points outside the domain are
+    /// predicted too (the network extrapolates there).
+    ///
+    /// ```
+    /// # use pinn::{ProblemBuilder, Silent, Trainer};
+    /// let problem = ProblemBuilder::new("predict-doc")
+    ///     .domain(&["x"], &[0.0], &[1.0])
+    ///     .network(&[8], &["u"])
+    ///     .points_lhs("inside", 16)
+    ///     .fit_targets("inside", &[("u", "x^2")])
+    ///     .adam(5, 1e-2)
+    ///     .build()?;
+    /// let params = problem.initial_parameters();
+    /// let at = [0.25, 0.5, 0.75]; // three points of the one input `x`
+    /// let values = problem.predict(&params, &at, &["u", "u_x", "u_xx - 2"])?;
+    /// assert_eq!(values.len(), 3); // a vector per quantity
+    /// assert!(values.iter().all(|v| v.len() == 3 && v.iter().all(|x| x.is_finite())));
+    /// assert!(problem.predict(&params, &at, &["w"]).is_err()); // not a field
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn predict(
+        &self,
+        params: &[Tensor<2>],
+        points: &[f64],
+        quantities: &[&str],
+    ) -> Result<Vec<Vec<f64>>, PredictError> {
+        let inputs_named = &self.config.domain.inputs;
+        let dims = inputs_named.len();
+        if !points.len().is_multiple_of(dims) {
+            return Err(PredictError::Shape {
+                values: points.len(),
+                inputs: inputs_named.join(", "),
+            });
+        }
+        if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+            return Err(PredictError::NonFinite {
+                row: i / dims,
+                input: inputs_named[i % dims].clone(),
+                value: points[i],
+            });
+        }
         let rows = points.len() / dims;
-        let ids: Vec<FieldId> = fields.iter().filter_map(|f| self.field_id(f)).collect();
+        let bad = |quantity: &str, message: String| PredictError::Quantity {
+            quantity: quantity.to_string(),
+            message,
+        };
+        let expressions = quantities
+            .iter()
+            .map(|q| Expression::compile(q, &self.symbols).map_err(|e| bad(q, e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let needs = expressions.iter().flat_map(Expression::field_symbols);
         let plan = self
-            .plan(ids.iter().map(|f| (*f, Partial::VALUE)).collect())
-            .unwrap_or_default();
+            .plan(needs.collect())
+            .map_err(|message| bad(&quantities.join(", "), message))?;
         let unknowns = self.physical_unknowns(params);
         let n = self.network_parameter_count();
         let values = Arc::new(DerivativeSet::values_only());
-        let mut out = vec![Vec::with_capacity(rows); ids.len()];
+        let mut out = vec![Vec::with_capacity(rows); expressions.len()];
         const CHUNK: usize = 16_384;
         for start in (0..rows).step_by(CHUNK) {
             let end = (start + CHUNK).min(rows);
@@ -141,8 +252,9 @@ impl Problem {
                 .matrix(&points[start * dims..end * dims], end - start, dims);
             let jet = self.network.forward(&params[..n], &inputs, &plan.network);
             let env = self.environment(jet, &inputs, &unknowns, &plan);
-            for (k, f) in ids.iter().enumerate() {
-                let v = env.field(*f, Partial::VALUE, &values).into_value();
+            let like = inputs.clone().slice([0..end - start, 0..1]);
+            for (k, e) in expressions.iter().enumerate() {
+                let v = jet_value(e.eval(&env, &values), &like);
                 let [n, cols] = v.dims();
                 let last = if cols > 1 {
                     v.slice([0..n, cols - 1..cols])
@@ -152,7 +264,7 @@ impl Problem {
                 out[k].extend(to_vec(&last));
             }
         }
-        out
+        Ok(out)
     }
 
     /// The evaluated fields on the evaluation grid (the reference grid, its `evaluate.at` slice
@@ -200,7 +312,9 @@ impl Problem {
             .flat_map(|&f| project(data, &self.input_axes, f))
             .collect();
         let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
-        let preds = self.predict(params, &points, &names);
+        let preds = self
+            .predict(params, &points, &names)
+            .expect("evaluated fields are checked at load and grid points are finite");
         let fields = self
             .evaluated
             .iter()

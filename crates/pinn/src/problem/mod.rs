@@ -45,7 +45,7 @@ use points::*;
 use residuals::*;
 use terms::*;
 
-pub use evaluation::{Evaluation, EvaluationGrid, UnknownReport, relative_l2};
+pub use evaluation::{Evaluation, EvaluationGrid, PredictError, UnknownReport, relative_l2};
 pub use loss::LossValue;
 pub(crate) use loss::add_weighted;
 pub use residuals::{Fields, ResidualFn};

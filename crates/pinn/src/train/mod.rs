@@ -29,6 +29,7 @@ use error::*;
 use metrics::*;
 use step::*;
 
+pub use crate::lbfgs::StopReason;
 pub use checkpoint::{CHECKPOINT, load_parameters, save_parameters};
 pub use error::TrainError;
 pub use progress::{Progress, Silent};

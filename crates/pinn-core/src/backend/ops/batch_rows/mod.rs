@@ -55,7 +55,7 @@ mod fusion_meta {
 }
 
 /// The rows of one draw of a batched point set, computed where `counter` lives; see
-/// [`BatchRowsOps::batch_rows`]. The same rows as
+/// the backend extension `BatchRowsOps::batch_rows`. The same rows as
 /// [`BatchRows`](crate::sampling::BatchRows)`::new(pool, stream_key, counter).rows(batch)`
 /// on the host.
 ///

@@ -90,7 +90,7 @@ mod fusion_meta {
 /// The discrete-time loss term `Σ (u + f[:, ..q] · map − target)²` (shape `[1]`) as one
 /// operation with a hand-written backward for `u` and `f` (`map` and `target` are constants):
 /// `u: [rows, cols]`, `f: [rows, ≥ q]` (its first `q` columns enter), `map: [q, cols]`, the
-/// target `[rows | 1, cols | 1]`, broadcast. See [`IrkMisfitOps`].
+/// target `[rows | 1, cols | 1]`, broadcast. See the backend extension `IrkMisfitOps`.
 ///
 /// # Panics
 /// When the shapes disagree ([`crate::kernels::irk_misfit::IrkShape::new`] checks them).
