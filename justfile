@@ -15,6 +15,11 @@ bench *args="":
 bench-scaling *args="":
     cargo run --release -p pinn-bench -- scaling {{args}}
 
+# The CPU roofline of the discrete-time steps: products counted and timed alone, against the
+# step and the machine's peak (runs/roofline/: roofline.md, roofline.json).
+bench-roofline *args="":
+    cargo run --release -p pinn-bench -- roofline {{args}}
+
 # A Python environment with PyTorch for the reference timings (from PyPI, about 3 GB).
 reference-env dir="/tmp/pinn-torch":
     python3 -m venv {{dir}} && {{dir}}/bin/pip install torch numpy

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 // the same allocator so that timings match real runs, and the `pinn` library does not export it.
 #[path = "../../pinn/src/allocator.rs"]
 pub mod allocator;
+pub mod roofline;
 pub mod scaling;
 
 /// The paper's eight benchmark problems, by file stem under `problems/`.

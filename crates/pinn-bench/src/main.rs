@@ -98,6 +98,24 @@ enum Sub {
         #[arg(long, requires = "batch")]
         depth: Option<usize>,
     },
+    /// The roofline of the training step on the CPU: the step's matrix products counted per
+    /// part, each timed alone at its shape, against the step's own time and the machine's peak
+    /// (one large product on all threads); prints a Markdown table and writes
+    /// `roofline.md` and `roofline.json`.
+    Roofline {
+        /// Problems (file stems); the four discrete-time ones by default.
+        #[arg(long, value_delimiter = ',')]
+        problems: Vec<String>,
+        /// Untimed iterations first.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Timed iterations; medians are reported.
+        #[arg(long, default_value_t = 30, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        iters: usize,
+        /// Output folder.
+        #[arg(long, default_value = "runs/roofline")]
+        out: PathBuf,
+    },
     /// The paper's batch-size and depth study (Figure 3): one training step of the 3-D
     /// Navier-Stokes problem (beltrami3d) timed against its interior batch (512 to 131,072)
     /// and against its depth (2 to 10 hidden layers at batch 8,192), in eager, fused, graph
@@ -161,8 +179,57 @@ fn run(cli: Cli) -> Result<()> {
             iters,
             out,
         }) => scaling(&workspace, device, (warmup, iters), &out),
+        Some(Sub::Roofline {
+            problems,
+            warmup,
+            iters,
+            out,
+        }) => roofline(&workspace, &problems, (warmup, iters), &out),
         None => table(&workspace, &cli.table),
     }
+}
+
+/// Measures the CPU roofline of each problem (fused mode) and writes the tables.
+fn roofline(
+    workspace: &Workspace,
+    problems: &[String],
+    (warmup, iters): (usize, usize),
+    out: &Path,
+) -> Result<()> {
+    let names: Vec<String> = if problems.is_empty() {
+        [
+            "burgers_disc_fwd",
+            "ac_disc_fwd",
+            "burgers_disc_inv",
+            "kdv_disc_inv",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        problems.to_vec()
+    };
+    let peak = pinn_bench::roofline::peak_gflops(1024, 10);
+    let mut rows = Vec::new();
+    for name in &names {
+        let problem = workspace
+            .load_problem(name, DeviceKind::Cpu, Mode::Fused)
+            .with_context(|| format!("loading problem {name}"))?;
+        rows.push(pinn_bench::roofline::measure(
+            name,
+            &problem,
+            (warmup, iters),
+            peak,
+        ));
+    }
+    let table = pinn_bench::roofline::markdown(&rows);
+    print!("{table}");
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join("roofline.md"), &table)?;
+    std::fs::write(
+        out.join("roofline.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    Ok(())
 }
 
 /// Times one pair in this process (at a point of the scaling study, if given): `warmup`
