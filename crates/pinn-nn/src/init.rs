@@ -11,4 +11,7 @@ pub enum Init {
     GlorotTruncatedNormal,
     /// Glorot uniform weights, PyTorch's default uniform biases (PINNs-Torch).
     GlorotUniform,
+    /// Glorot normal weights, `N(0, 2 / (fan_in + fan_out))` without truncation, and zero
+    /// biases (DeepXDE's and PINNacle's default).
+    GlorotNormal,
 }

@@ -299,6 +299,15 @@ impl JetNetwork for Mlp {
                         vec![0.0; fan_out],
                     )
                 }
+                Init::GlorotNormal => {
+                    let std = (2.0 / (fan_in + fan_out) as f64).sqrt();
+                    (
+                        (0..fan_in * fan_out)
+                            .map(|_| standard_normal(rng) * std)
+                            .collect(),
+                        vec![0.0; fan_out],
+                    )
+                }
                 Init::GlorotUniform => {
                     let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
                     let bias_limit = 1.0 / (fan_in as f64).sqrt();

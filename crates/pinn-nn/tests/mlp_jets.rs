@@ -206,3 +206,60 @@ fn parameter_gradients_of_a_residual_loss() {
         }
     }
 }
+
+/// Each initialisation draws weights of its distribution: Glorot variance `2 / (fan_in +
+/// fan_out)` (uniform: the same variance from `±√(6 / (fan_in + fan_out))`), truncated at two
+/// standard deviations or not, and its biases.
+#[test]
+fn initialisations_draw_their_distributions() {
+    let (fan_in, fan_out) = (400, 400);
+    let std = (2.0 / (fan_in + fan_out) as f64).sqrt();
+    for init in [
+        Init::GlorotTruncatedNormal,
+        Init::GlorotNormal,
+        Init::GlorotUniform,
+    ] {
+        let c = ctx();
+        let spec = MlpSpec {
+            inputs: fan_in,
+            hidden: vec![fan_out],
+            outputs: 1,
+            activation: Activation::Tanh,
+            init,
+        };
+        let lower = vec![-1.0; fan_in];
+        let upper = vec![1.0; fan_in];
+        let mlp = Mlp::new(&spec, &lower, &upper, &c);
+        let params = mlp.init_parameters(&mut rng_from_seed(3), &c);
+        let w = to_vec(&params[0]);
+        let b = to_vec(&params[1]);
+        let n = w.len() as f64;
+        let mean = w.iter().sum::<f64>() / n;
+        let sd = (w.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let widest = w.iter().fold(0.0f64, |m, v| m.max(v.abs())) / std;
+        assert!(mean.abs() < 0.01 * std, "{init:?}: mean {mean}");
+        match init {
+            Init::GlorotNormal => {
+                assert!((sd / std - 1.0).abs() < 0.01, "{init:?}: sd {sd} vs {std}");
+                // 160,000 draws: values beyond 3.5 standard deviations are all but certain.
+                assert!(widest > 3.5, "{init:?}: widest {widest} σ");
+                assert!(b.iter().all(|&v| v == 0.0), "{init:?}: zero biases");
+            }
+            Init::GlorotTruncatedNormal => {
+                // The normal truncated at ±2σ keeps 88 % of its variance.
+                assert!(
+                    (sd / std - 0.880).abs() < 0.01,
+                    "{init:?}: sd {sd} vs {std}"
+                );
+                assert!(widest <= 2.0, "{init:?}: widest {widest} σ");
+                assert!(b.iter().all(|&v| v == 0.0), "{init:?}: zero biases");
+            }
+            Init::GlorotUniform => {
+                assert!((sd / std - 1.0).abs() < 0.01, "{init:?}: sd {sd} vs {std}");
+                assert!(widest <= 3f64.sqrt(), "{init:?}: widest {widest} σ");
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                assert!(b.iter().any(|&v| v != 0.0) && b.iter().all(|v| v.abs() <= bound));
+            }
+        }
+    }
+}

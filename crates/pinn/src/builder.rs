@@ -108,6 +108,16 @@ impl ProblemBuilder {
         self.set("network", "activation", Value::String(activation.into()))
     }
 
+    /// How the weights and biases are first drawn (`[network] init`).
+    pub fn init(self, init: crate::config::Init) -> Self {
+        let name = match init {
+            crate::config::Init::GlorotTruncatedNormal => "glorot_truncated_normal",
+            crate::config::Init::GlorotUniform => "glorot_uniform",
+            crate::config::Init::GlorotNormal => "glorot_normal",
+        };
+        self.set("network", "init", Value::String(name.into()))
+    }
+
     /// The random seed of initialisation and sampling.
     pub fn seed(mut self, seed: u64) -> Self {
         self.table

@@ -49,6 +49,7 @@
 //! | predict fields, derivatives or expressions at any points | [`Problem::predict`] |
 //! | errors and identified parameters | [`Report`], [`Evaluation`] |
 //! | load trained parameters from a run folder | [`train::load_parameters`] |
+//! | read and write tables of points (CSV, text, `.npy`) | [`table::PointTable`] |
 //! | reference solutions (Burgers, KdV, ...) | [`mod@reference`] |
 //! | plots of a run | [`plot`] |
 //! | the derivative engine, expressions, sampling, backends | [`core`] (`pinn-core`) |
@@ -75,6 +76,7 @@ pub mod plot;
 pub mod problem;
 pub mod reference;
 pub mod stats;
+pub mod table;
 pub mod train;
 
 pub use builder::ProblemBuilder;

@@ -7,9 +7,36 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pinn::reference::{DatasetStore, GENERATORS};
+use pinn::table::PointTable;
 use pinn::{DeviceKind, LoadOptions, Mode, Precision, Problem, Progress, Trainer};
 
 mod allocator;
+
+/// Set once standard output is closed (`pinn check FILE | head -1`): what is left to print is
+/// dropped, and the command's work (training, files) goes on and ends as it would.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// `println!` that stops printing quietly, instead of panicking, once standard output is
+/// closed; another write error is reported once on standard error.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        say(format_args!($($arg)*))
+    };
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("warning: cannot write to standard output: {e}");
+        }
+    }
+}
 
 /// mimalloc, which keeps the memory a step frees for the next (see [`allocator`]).
 #[global_allocator]
@@ -75,6 +102,25 @@ enum Command {
     Plot {
         /// The run's output folder (it records which problem it trained).
         run_dir: PathBuf,
+    },
+    /// Predict a trained run's fields, their derivatives or expressions of them at given
+    /// points, and write them as a table (one row per point: the inputs, then each quantity).
+    Predict {
+        /// The run's output folder (it records which problem it trained).
+        run_dir: PathBuf,
+        /// The points: CSV or whitespace text whose header names the problem's inputs (in any
+        /// order; other columns are ignored), or an `.npy` array `N × inputs` in `[domain]
+        /// inputs` order.
+        #[arg(long)]
+        points: PathBuf,
+        /// Quantities, comma-separated: fields (`u`), derivatives (`u_x`, `u_xxt`) or
+        /// expressions as in `[residuals]`; by default the network's outputs and the derived
+        /// fields.
+        #[arg(long, value_delimiter = ',')]
+        fields: Vec<String>,
+        /// Output table: `.csv`, `.txt`/`.dat` (whitespace) or `.npy`.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Validate a problem file (parse, resolve symbols, load data, build points) without training.
     Check {
@@ -297,38 +343,40 @@ fn run(cli: Cli) -> Result<()> {
                 .run(iterations, &out, progress.as_mut())
                 .context("training failed")?;
             let r = &trained.report;
-            println!("problem            {}", r.problem);
-            println!("iterations         {}", r.iterations);
-            println!("final loss         {:.4e}", r.final_loss);
+            say!("problem            {}", r.problem);
+            say!("iterations         {}", r.iterations);
+            say!("final loss         {:.4e}", r.final_loss);
             for (name, e) in &r.evaluation.relative_l2 {
-                println!("rel. L2 error {name:<5}{e:.4e}");
+                say!("rel. L2 error {name:<5}{e:.4e}");
             }
             for (name, u) in &r.evaluation.unknowns {
                 match (u.truth, u.relative_error) {
-                    (Some(t), Some(e)) => println!(
+                    (Some(t), Some(e)) => say!(
                         "{name:<18} {:.6e} (truth {t:.6e}, rel. error {e:.3e})",
                         u.value
                     ),
-                    _ => println!("{name:<18} {:.6e}", u.value),
+                    _ => say!("{name:<18} {:.6e}", u.value),
                 }
             }
             if let Some(l) = &r.lbfgs {
-                println!(
+                say!(
                     "L-BFGS             {} iterations, {} evaluations, stopped on {:?}",
-                    l.iterations, l.evaluations, l.stop_reason
+                    l.iterations,
+                    l.evaluations,
+                    l.stop_reason
                 );
             }
             if r.iterations > 0 {
-                println!("median ms / iter   {:.3}", r.median_ms_per_iteration);
+                say!("median ms / iter   {:.3}", r.median_ms_per_iteration);
             }
-            println!("execution          {}", r.execution);
+            say!("execution          {}", r.execution);
             if let Some(graph) = &r.graph_replay {
-                println!("graph replay       {graph}");
+                say!("graph replay       {graph}");
             }
-            println!("training time      {:.1} s", r.training_seconds);
-            println!("report             {}", out.join("report.json").display());
+            say!("training time      {:.1} s", r.training_seconds);
+            say!("report             {}", out.join("report.json").display());
             match pinn::plot::plot_run(&out, &problem) {
-                Ok(files) => println!(
+                Ok(files) => say!(
                     "plots              {} files in {}",
                     files.len(),
                     out.display()
@@ -342,8 +390,78 @@ fn run(cli: Cli) -> Result<()> {
             let files = pinn::plot::plot_run(&run_dir, &problem)
                 .with_context(|| format!("cannot plot `{}`", run_dir.display()))?;
             for f in files {
-                println!("{}", f.display());
+                say!("{}", f.display());
             }
+        }
+        Command::Predict {
+            run_dir,
+            points,
+            fields,
+            out,
+        } => {
+            let record = RunRecord::load(&run_dir)?;
+            let problem = load(&record.problem, &record.options())?;
+            let params_path = run_dir.join("params.json");
+            let params =
+                pinn::train::load_parameters(&problem, &params_path).with_context(|| {
+                    format!(
+                        "cannot load the trained parameters of `{}`",
+                        run_dir.display()
+                    )
+                })?;
+            let cfg = problem.config();
+            let inputs = &cfg.domain.inputs;
+            let table = PointTable::read(&points, inputs).context("cannot read the points")?;
+            let coordinates = &table.values;
+            let quantities: Vec<String> = if fields.is_empty() {
+                cfg.network
+                    .outputs
+                    .iter()
+                    .chain(cfg.derived.keys())
+                    .cloned()
+                    .collect()
+            } else {
+                fields.iter().map(|f| f.trim().to_string()).collect()
+            };
+            let outside = coordinates
+                .chunks_exact(inputs.len())
+                .filter(|p| {
+                    p.iter()
+                        .zip(cfg.domain.lower.iter().zip(&cfg.domain.upper))
+                        .any(|(v, (lo, hi))| v < lo || v > hi)
+                })
+                .count();
+            if outside > 0 {
+                eprintln!(
+                    "warning: {outside} of {} points lie outside the domain; the network extrapolates there",
+                    table.rows()
+                );
+            }
+            let names: Vec<&str> = quantities.iter().map(String::as_str).collect();
+            let predicted = problem
+                .predict(&params, coordinates, &names)
+                .with_context(|| {
+                    format!("cannot predict at the points of `{}`", points.display())
+                })?;
+            let width = inputs.len() + quantities.len();
+            let mut values = Vec::with_capacity(table.rows() * width);
+            for (r, point) in coordinates.chunks_exact(inputs.len()).enumerate() {
+                values.extend_from_slice(point);
+                values.extend(predicted.iter().map(|q| q[r]));
+            }
+            let written = PointTable {
+                columns: inputs.iter().chain(&quantities).cloned().collect(),
+                values,
+            };
+            written
+                .write(&out)
+                .context("cannot write the predictions")?;
+            say!(
+                "{} points, {} -> {}",
+                written.rows(),
+                quantities.join(", "),
+                out.display()
+            );
         }
         Command::Check { file } => {
             let problem = load(
@@ -353,8 +471,8 @@ fn run(cli: Cli) -> Result<()> {
                     ..Default::default()
                 },
             )?;
-            println!("{}: ok", problem.config().name);
-            println!("network      {}", problem.network().describe());
+            say!("{}: ok", problem.config().name);
+            say!("network      {}", problem.network().describe());
             let names = &problem.config().domain.inputs;
             let pools = problem.term_pools();
             for (i, (size, set)) in problem
@@ -371,7 +489,7 @@ fn run(cli: Cli) -> Result<()> {
                     Some(pool) => format!("{size} points a step, drawn from {pool}"),
                     None => format!("{size} points"),
                 };
-                println!(
+                say!(
                     "loss[{i}]      {points}, derivatives [{}]",
                     derivs.join(", ")
                 );
@@ -384,8 +502,8 @@ fn run(cli: Cli) -> Result<()> {
                     format!("[{}]", terms.join(" + "))
                 })
                 .collect();
-            println!("passes       {}", passes.join(", "));
-            println!("components   {}", problem.component_names().join(", "));
+            say!("passes       {}", passes.join(", "));
+            say!("components   {}", problem.component_names().join(", "));
         }
         Command::Data { name } => {
             let store = DatasetStore::new(&cli.data_dir);
@@ -396,7 +514,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             for n in names {
                 let m = generate(&store, n)?;
-                println!(
+                say!(
                     "{n}: {} files in {} ({:.2} s)",
                     m.files.len(),
                     store.dir(n).display(),
@@ -412,7 +530,7 @@ fn run(cli: Cli) -> Result<()> {
                         "relative_divergence",
                     ] {
                         if let Some(v) = settings.get(key).and_then(|v| v.as_f64()) {
-                            println!("  {key:<20} {v:.4}");
+                            say!("  {key:<20} {v:.4}");
                         }
                     }
                 }

@@ -209,3 +209,21 @@ fn predicted_derivatives_match_finite_differences_of_predicted_values() {
     assert!(named(&[0.1, 0.2, 0.3], "u").contains("3 coordinates"));
     assert!(named(&[0.1, f64::NAN], "u").contains("non-finite `t`"));
 }
+
+#[test]
+fn the_initialisation_is_chosen_by_name_and_changes_the_draw() {
+    use pinn::config::Init;
+    let params = |init: Init| {
+        let problem = burgers_like(ProblemBuilder::new("init"))
+            .init(init)
+            .residual("f", "u_t - nu*u_xx")
+            .residual_loss("inside", &["f"])
+            .build()
+            .expect("valid");
+        assert_eq!(problem.config().network.init, init);
+        pinn::core::backend::to_vec(&problem.initial_parameters()[1])
+    };
+    // Glorot normal keeps zero biases; Glorot uniform draws them.
+    assert!(params(Init::GlorotNormal).iter().all(|&b| b == 0.0));
+    assert!(params(Init::GlorotUniform).iter().any(|&b| b != 0.0));
+}
