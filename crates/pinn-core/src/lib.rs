@@ -15,6 +15,7 @@ pub mod activation;
 pub mod backend;
 pub mod data;
 pub mod expr;
+pub mod geometry;
 pub mod jet;
 pub mod kernels;
 pub mod network;
