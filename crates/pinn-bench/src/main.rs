@@ -116,6 +116,16 @@ enum Sub {
         #[arg(long, default_value = "runs/roofline")]
         out: PathBuf,
     },
+    /// Sampling speed of a region that is not a box: points inside the plate with four holes
+    /// (`problems/plate_holes.toml`'s region) and on its boundary with normals, timed.
+    Sampling {
+        /// Interior points.
+        #[arg(long, default_value_t = 1_000_000)]
+        inside: usize,
+        /// Boundary points.
+        #[arg(long, default_value_t = 100_000)]
+        boundary: usize,
+    },
     /// The paper's batch-size and depth study (Figure 3): one training step of the 3-D
     /// Navier-Stokes problem (beltrami3d) timed against its interior batch (512 to 131,072)
     /// and against its depth (2 to 10 hidden layers at batch 8,192), in eager, fused, graph
@@ -185,8 +195,41 @@ fn run(cli: Cli) -> Result<()> {
             iters,
             out,
         }) => roofline(&workspace, &problems, (warmup, iters), &out),
+        Some(Sub::Sampling { inside, boundary }) => sampling(&workspace, inside, boundary),
         None => table(&workspace, &cli.table),
     }
+}
+
+/// Times laying out `inside` interior and `boundary` boundary points of the plate with holes.
+fn sampling(workspace: &Workspace, inside: usize, boundary: usize) -> Result<()> {
+    use pinn::core::geometry::InteriorLayout;
+    use pinn::core::sampling::rng_from_seed;
+    let path = workspace.root().join("problems/plate_holes.toml");
+    let config = pinn::config::ProblemConfig::load(&path).context("loading plate_holes")?;
+    let geometry = config
+        .geometry
+        .as_ref()
+        .context("plate_holes has a [geometry]")?;
+    let region = geometry.region(&config.domain, &path)?;
+    let mut rng = rng_from_seed(1);
+    for layout in [InteriorLayout::Lhs(inside), InteriorLayout::Uniform(inside)] {
+        let start = std::time::Instant::now();
+        let points = region.interior_points(&layout, &mut rng)?;
+        println!(
+            "{:?}: {} interior points in {:.3} s",
+            layout,
+            points.len() / 2,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let start = std::time::Instant::now();
+    let points = region.boundary_points(None, boundary, &mut rng)?;
+    println!(
+        "{} boundary points with normals in {:.3} s",
+        points.parts.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Measures the CPU roofline of each problem (fused mode) and writes the tables.

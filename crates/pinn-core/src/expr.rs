@@ -327,6 +327,10 @@ pub struct Symbols {
     pub constants: BTreeMap<String, f64>,
     /// Unknown (trainable) scalar parameters.
     pub unknowns: Vec<String>,
+    /// The spatial inputs of a region's geometry, in its coordinate order: each point on a
+    /// region's boundary has an outward unit normal, read as `n_<input>`, and `<field>_n` is
+    /// the normal derivative `Σ n_<input> <field>_<input>`. Empty without a geometry.
+    pub normals: Vec<String>,
 }
 
 impl Symbols {
@@ -386,10 +390,58 @@ impl Symbols {
         if !self.unknowns.is_empty() {
             parts.push(format!("unknowns: {}", join(&self.unknowns)));
         }
+        if !self.normals.is_empty() {
+            let names: Vec<String> = self.normals.iter().map(|n| format!("n_{n}")).collect();
+            parts.push(format!(
+                "on boundary points: {} and normal derivatives <field>_n",
+                names.join(", ")
+            ));
+        }
         let mut consts: Vec<String> = self.constants.keys().cloned().collect();
         consts.extend(["pi".to_string(), "e".to_string()]);
         parts.push(format!("constants: {}", consts.join(", ")));
         parts.join("; ")
+    }
+
+    /// `n_<input>` (a normal's component) and `<field>_n` (a normal derivative), when the
+    /// symbols have normals and no field or input claims the name.
+    fn resolve_normal(&self, name: &str) -> Result<Option<Node>, String> {
+        if self.normals.is_empty() {
+            return Ok(None);
+        }
+        if let Some(input) = name.strip_prefix("n_")
+            && self.field("n").is_none()
+            && let Some(k) = self.normals.iter().position(|n| n == input)
+        {
+            return Ok(Some(Node::Normal(k)));
+        }
+        let Some(field) = name.strip_suffix("_n") else {
+            return Ok(None);
+        };
+        let Some(f) = self.field(field) else {
+            return Ok(None);
+        };
+        if self.inputs.iter().any(|i| i == "n") {
+            return Ok(None);
+        }
+        let mut sum: Option<Node> = None;
+        for (k, input) in self.normals.iter().enumerate() {
+            let i = self
+                .inputs
+                .iter()
+                .position(|n| n == input)
+                .ok_or_else(|| format!("the geometry's input `{input}` is not an input"))?;
+            let term = Node::Bin(
+                BinOp::Mul,
+                Box::new(Node::Normal(k)),
+                Box::new(Node::Field(f, Partial::first(i))),
+            );
+            sum = Some(match sum {
+                None => term,
+                Some(acc) => Node::Bin(BinOp::Add, Box::new(acc), Box::new(term)),
+            });
+        }
+        Ok(sum)
     }
 
     fn resolve(&self, name: &str) -> Result<Node, String> {
@@ -409,6 +461,9 @@ impl Symbols {
             "pi" => return Ok(Node::Const(std::f64::consts::PI)),
             "e" => return Ok(Node::Const(std::f64::consts::E)),
             _ => {}
+        }
+        if let Some(node) = self.resolve_normal(name)? {
+            return Ok(node);
         }
         // <field>_<suffix>, trying every underscore so that field names may contain one.
         for (pos, _) in name
@@ -452,6 +507,9 @@ pub enum Node {
     Input(usize),
     /// An unknown scalar parameter (in its physical form, after any transform).
     Unknown(usize),
+    /// Component `k` of the outward unit normal of a point on a region's boundary (see
+    /// [`Symbols::normals`]); constant with respect to the inputs.
+    Normal(usize),
     /// Negation.
     Neg(Box<Node>),
     /// Binary operation.
@@ -538,7 +596,7 @@ impl Expression {
                 Node::Neg(a) => -value(a, point)?,
                 Node::Call(f, a) => f.apply_f64(value(a, point)?),
                 Node::Bin(op, a, b) => fold(*op, value(a, point)?, value(b, point)?),
-                Node::Field(..) | Node::Unknown(_) => return None,
+                Node::Field(..) | Node::Unknown(_) | Node::Normal(_) => return None,
             })
         }
         value(&self.root, point)
@@ -559,7 +617,7 @@ impl Expression {
                     walk(a, out);
                     walk(b, out);
                 }
-                Node::Const(_) | Node::Input(_) | Node::Unknown(_) => {}
+                Node::Const(_) | Node::Input(_) | Node::Unknown(_) | Node::Normal(_) => {}
             }
         }
         let mut out = Vec::new();
@@ -567,6 +625,19 @@ impl Expression {
         out.sort();
         out.dedup();
         out
+    }
+
+    /// Whether the expression reads a normal (`n_x`, or a normal derivative such as `u_n`).
+    pub fn uses_normals(&self) -> bool {
+        fn walk(n: &Node) -> bool {
+            match n {
+                Node::Normal(_) => true,
+                Node::Neg(a) | Node::Call(_, a) => walk(a),
+                Node::Bin(_, a, b) => walk(a) || walk(b),
+                _ => false,
+            }
+        }
+        walk(&self.root)
     }
 
     /// Whether the expression reads unknown `index`.
@@ -628,6 +699,10 @@ pub trait Environment {
     fn input(&self, index: usize, target: &Arc<DerivativeSet>) -> Jet;
     /// Unknown parameter `index` as a `[1, 1]` tensor jet (physical value).
     fn unknown(&self, index: usize) -> Jet;
+    /// Component `index` of the points' outward unit normals, a jet without derivatives
+    /// carrying `target` (only asked of expressions that read normals, at points that have
+    /// them: [`Expression::uses_normals`]).
+    fn normal(&self, index: usize, target: &Arc<DerivativeSet>) -> Jet;
 }
 
 /// Result of an evaluation: a plain number (constant expression) or a jet.
@@ -646,6 +721,7 @@ fn eval_node(node: &Node, env: &dyn Environment, target: &Arc<DerivativeSet>) ->
         Node::Const(v) => S(*v),
         Node::Field(f, p) => J(env.field(*f, *p, target)),
         Node::Input(i) => J(env.input(*i, target)),
+        Node::Normal(k) => J(env.normal(*k, target)),
         Node::Unknown(i) => J(env.unknown(*i)),
         Node::Neg(a) => match eval_node(a, env, target) {
             S(v) => S(-v),
@@ -688,6 +764,38 @@ mod tests {
             derived: vec!["v_x0".into()],
             constants: BTreeMap::from([("nu".to_string(), 0.5)]),
             unknowns: vec!["lambda1".into()],
+            normals: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn normals_and_normal_derivatives_resolve_only_with_a_geometry() {
+        let with = Symbols {
+            normals: vec!["x".into()],
+            ..symbols()
+        };
+        let u_x = Node::Field(FieldId::Output(0), Partial::first(0));
+        assert_eq!(
+            *Expression::compile("u_n", &with).expect("u_n").root(),
+            Node::Bin(BinOp::Mul, Box::new(Node::Normal(0)), Box::new(u_x))
+        );
+        assert_eq!(
+            *Expression::compile("n_x", &with).expect("n_x").root(),
+            Node::Normal(0)
+        );
+        assert!(
+            Expression::compile("psi_n + n_x", &with)
+                .expect("valid")
+                .uses_normals()
+        );
+        assert!(
+            !Expression::compile("u_x", &with)
+                .expect("valid")
+                .uses_normals()
+        );
+        // Without a geometry they are not symbols; `n_t` names no spatial input.
+        for (text, symbols) in [("u_n", symbols()), ("n_x", symbols()), ("n_t", with)] {
+            assert!(Expression::compile(text, &symbols).is_err(), "{text}");
         }
     }
 

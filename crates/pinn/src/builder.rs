@@ -204,6 +204,33 @@ impl ProblemBuilder {
         self.set("points", name, Value::Table(t))
     }
 
+    /// The region the problem lives on (`[geometry]`): `region` combines the named `shapes`
+    /// (`"plate - hole"`); point sets without `on` then lie inside it.
+    pub fn geometry(mut self, region: &str, shapes: &[(&str, crate::config::ShapeConfig)]) -> Self {
+        let table: Table = shapes
+            .iter()
+            .filter_map(|(name, shape)| {
+                Value::try_from(shape)
+                    .ok()
+                    .map(|value| (name.to_string(), value))
+            })
+            .collect();
+        let section = self.section("geometry");
+        section.insert("region".into(), Value::String(region.into()));
+        section.insert("shapes".into(), Value::Table(table));
+        self
+    }
+
+    /// `count` Latin-hypercube points on the boundary parts that the named shapes of the
+    /// geometry form (`&["boundary"]`: all of it), each with its outward unit normal (`on =
+    /// ["hole"]` in a file); the count is shared by length or area.
+    pub fn points_on_boundary(self, name: &str, parts: &[&str], count: usize) -> Self {
+        let mut t = Table::new();
+        t.insert("on".into(), strings(parts));
+        t.insert("lhs".into(), Value::Integer(count as i64));
+        self.set("points", name, Value::Table(t))
+    }
+
     /// Uniform random points (`uniform = count`) instead of a Latin hypercube, or an even grid
     /// (`grid = counts`), for a point set defined before, on its faces if it has any.
     pub fn layout(mut self, name: &str, layout: &pinn_core::sampling::Layout) -> Self {

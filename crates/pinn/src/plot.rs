@@ -220,14 +220,17 @@ fn heat_map(
     };
     chart
         .draw_series((0..rows.len()).flat_map(|i| {
-            (0..cols.len()).map(move |j| {
-                let (ra, rb) = half(rows, i);
-                let (ca, cb) = half(cols, j);
-                Rectangle::new(
-                    [(ca, ra), (cb, rb)],
-                    colour(values[i * cols.len() + j], lo, hi).filled(),
-                )
-            })
+            // Points outside a region are NaN: left blank.
+            (0..cols.len())
+                .filter(move |&j| !values[i * cols.len() + j].is_nan())
+                .map(move |j| {
+                    let (ra, rb) = half(rows, i);
+                    let (ca, cb) = half(cols, j);
+                    Rectangle::new(
+                        [(ca, ra), (cb, rb)],
+                        colour(values[i * cols.len() + j], lo, hi).filled(),
+                    )
+                })
         }))
         .map_err(|e| e.to_string())?;
     Ok(())

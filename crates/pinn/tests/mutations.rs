@@ -1,5 +1,6 @@
-//! Malformed problem files: every key of three valid problems (one continuous with every kind
-//! of point set, loss term and optimiser setting, one discrete-time, one without data files) is
+//! Malformed problem files: every key of four valid problems (one continuous with every kind
+//! of point set, loss term and optimiser setting, one discrete-time, one without data files,
+//! one on a region of [geometry]) is
 //! dropped, retyped or set to a hostile value (NaN, infinities, zero, negative and huge numbers,
 //! empty strings, unknown names), one at a time, and then in seeded random combinations. Each
 //! variant must either be refused with an error that names the changed key, or load and train
@@ -181,6 +182,51 @@ iterations = 5
 [evaluate]
 exact = { u = "sin(pi*x)*sin(pi*y)" }
 grid = [5, 4]
+[run]
+precision = "f64"
+"#;
+
+/// A problem on a region ([geometry]): shapes, a region expression, points inside and on
+/// named parts of the boundary, a normal derivative.
+const GEOMETRY: &str = r#"
+name = "mutant_geometry"
+[domain]
+inputs = ["x", "y"]
+lower = [-2.0, -2.0]
+upper = [2.0, 2.0]
+[geometry]
+region = "outer - inner - notch"
+[geometry.shapes]
+outer = { disk = { center = [0.0, 0.0], radius = 2.0 } }
+inner = { ellipse = { center = [0.0, 0.0], semi_axes = [1.0, 0.5] } }
+notch = { polygon = { vertices = [[1.5, -0.2], [2.0, -0.2], [2.0, 0.2]] } }
+[network]
+hidden = [6]
+outputs = ["u"]
+[residuals]
+f = "u_xx + u_yy"
+[points.inner]
+on = "inner"
+lhs = 8
+[points.walls]
+on = ["outer", "notch"]
+uniform = 8
+[points.inside]
+lhs = 16
+[[loss]]
+points = "inner"
+fit = { u_n = "n_x" }
+[[loss]]
+points = "walls"
+fit = { u = 0.0 }
+[[loss]]
+points = "inside"
+residuals = ["f"]
+[optimizer]
+iterations = 5
+[evaluate]
+exact = { u = "x*y" }
+grid = [6, 6]
 [run]
 precision = "f64"
 "#;
@@ -458,6 +504,7 @@ fn every_mutated_key_is_refused_by_name_or_trains_finitely() {
     let mut failures = mutations_of("mutate-continuous", CONTINUOUS, 200);
     failures.extend(mutations_of("mutate-discrete", DISCRETE, 100));
     failures.extend(mutations_of("mutate-nodata", NO_DATA, 100));
+    failures.extend(mutations_of("mutate-geometry", GEOMETRY, 100));
     let _ = std::panic::take_hook();
     assert!(
         failures.is_empty(),

@@ -54,6 +54,12 @@ impl Region {
         Ok(inside as f64 / PROBE as f64)
     }
 
+    /// `Err` when no point of the region's bounding box lies inside it (operations that
+    /// leave nothing, as `inner - outer` of two nested disks).
+    pub fn check_not_empty(&self) -> Result<(), GeometryError> {
+        self.fill_fraction().map(|_| ())
+    }
+
     /// Points inside the region, `rows × dim` row-major.
     pub fn interior_points(
         &self,

@@ -10,6 +10,7 @@ use thiserror::Error;
 
 mod domain;
 mod fit;
+mod geometry;
 mod limits;
 mod loss;
 mod network;
@@ -22,11 +23,12 @@ mod validate;
 
 pub use domain::{DatasetConfig, DomainConfig};
 pub use fit::{FitEntry, FitTarget, Fits};
+pub use geometry::{GeometryConfig, ShapeConfig};
 pub use limits::{MAX_PARAMETERS, MAX_POINTS, MAX_STAGES, MAX_WIDTH, grid_points};
 pub use loss::{LossBalanceConfig, LossBalanceKind, LossConfig, PeriodicConfig, Reduction};
 pub use network::{Activation, Init, NetworkConfig, Transform, UnknownConfig};
 pub use optimizer::{LbfgsConfig, LrDecay, OptimizerConfig};
-pub use points::{Faces, GridSpec, NamedPointSet, PointSetConfig};
+pub use points::{Faces, GridSpec, NamedPointSet, OnSpec, PointSetConfig};
 pub use run::{EvaluateConfig, RunConfig};
 pub use time::{IrkMode, Snapshot, TimeConfig};
 
@@ -77,6 +79,9 @@ pub struct ProblemConfig {
     pub seed: u64,
     /// Input coordinates and their bounds.
     pub domain: DomainConfig,
+    /// The region the problem lives on, when it is not the box of `[domain]`.
+    #[serde(default)]
+    pub geometry: Option<GeometryConfig>,
     /// Reference data (optional for problems without data).
     #[serde(default)]
     pub dataset: Option<DatasetConfig>,

@@ -19,10 +19,13 @@ pub struct PointSetConfig {
     /// Independent uniform random points in the domain (or, with `on`, in its faces).
     #[serde(default)]
     pub uniform: Option<usize>,
-    /// Faces of the domain the points lie on: `{ t = 0.0 }` (one face), `{ x = [0.0, 1.0] }`
-    /// (both ends); several inputs give the union of their faces, each point once.
+    /// Where on the domain the points lie: faces of its box, `{ t = 0.0 }` (one face),
+    /// `{ x = [0.0, 1.0] }` (both ends; several inputs give the union of their faces, each
+    /// point once); or, with a `[geometry]`, the region's boundary (`"boundary"`) or the parts
+    /// of it that named shapes form (`"hole"`, `["hole1", "hole2"]`), each point with its
+    /// outward unit normal.
     #[serde(default)]
-    pub on: Option<BTreeMap<String, Faces>>,
+    pub on: Option<OnSpec>,
     /// Another point set.
     #[serde(default)]
     pub from: Option<String>,
@@ -95,6 +98,59 @@ impl Serialize for GridSpec {
         match self {
             GridSpec::Slices(slices) => slices.serialize(serializer),
             GridSpec::Counts(counts) => counts.serialize(serializer),
+        }
+    }
+}
+
+/// What `on` names: faces of the domain's box, or parts of a geometry's boundary.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OnSpec {
+    /// Input name → the values it is held at.
+    Faces(BTreeMap<String, Faces>),
+    /// Shape names of `[geometry]` (`"boundary"`: all of them).
+    Parts(Vec<String>),
+}
+
+impl OnSpec {
+    /// The faces named (none for boundary parts).
+    pub fn faces(&self) -> Option<&BTreeMap<String, Faces>> {
+        match self {
+            OnSpec::Faces(f) => Some(f),
+            OnSpec::Parts(_) => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OnSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = toml::Value::deserialize(deserializer)?;
+        let expected = "a table of faces (`{ t = 0.0 }`), a shape of [geometry] (`\"hole\"`, \
+                        `\"boundary\"`) or a list of shapes";
+        match &value {
+            toml::Value::Table(_) => value
+                .try_into()
+                .map(OnSpec::Faces)
+                .map_err(|e: toml::de::Error| D::Error::custom(e.message())),
+            toml::Value::String(part) => Ok(OnSpec::Parts(vec![part.clone()])),
+            toml::Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .map(OnSpec::Parts)
+                .ok_or_else(|| D::Error::custom(format!("expected {expected}, got {value}"))),
+            _ => Err(D::Error::custom(format!(
+                "expected {expected}, got {value}"
+            ))),
+        }
+    }
+}
+
+impl Serialize for OnSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OnSpec::Faces(faces) => faces.serialize(serializer),
+            OnSpec::Parts(parts) => parts.serialize(serializer),
         }
     }
 }

@@ -48,6 +48,9 @@ impl ProblemConfig {
                 ));
             }
         }
+        if let Some(geometry) = &self.geometry {
+            geometry.region(d, path)?;
+        }
         if self.network.outputs.is_empty() {
             return Err(invalid(
                 "network.outputs",

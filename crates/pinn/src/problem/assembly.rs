@@ -174,12 +174,28 @@ impl Problem {
                 };
                 invalid(field, e.to_string())
             })?;
+        let geometry = match &config.geometry {
+            None => None,
+            Some(g) => {
+                let region = g.region(&config.domain, source)?;
+                let axes = g
+                    .spatial_inputs(&config.domain)
+                    .iter()
+                    .filter_map(|i| config.domain.inputs.iter().position(|d| d == i))
+                    .collect();
+                Some(Geometry { region, axes })
+            }
+        };
         let symbols = Symbols {
             inputs: config.domain.inputs.clone(),
             outputs: config.network.outputs.clone(),
             derived: config.derived.keys().cloned().collect(),
             constants: config.constants.clone(),
             unknowns: config.unknowns.keys().cloned().collect(),
+            normals: match &config.geometry {
+                Some(g) => g.spatial_inputs(&config.domain),
+                None => Vec::new(),
+            },
         };
         let compile = |section: &str, name: &str, text: &str| {
             Expression::compile(text, &symbols)
@@ -317,7 +333,14 @@ impl Problem {
         let network = Mlp::new(&spec, &config.domain.lower, &config.domain.upper, &ctx);
 
         let mut rng = rng_from_seed(config.seed);
-        let sets = build_point_sets(&config, source, dataset.as_ref(), &input_axes, &mut rng)?;
+        let sets = build_point_sets(
+            &config,
+            source,
+            dataset.as_ref(),
+            &input_axes,
+            geometry.as_ref(),
+            &mut rng,
+        )?;
         // The batched sets that loss terms read, each with its stream of draws (its position
         // in `[points]`).
         let batches = config
@@ -355,6 +378,7 @@ impl Problem {
             initial: Vec::new(),
             input_axes,
             discrete,
+            geometry,
             config,
         };
         let loss_configs = problem.config.loss.clone();
@@ -423,6 +447,28 @@ impl Problem {
             let flat = grid_slice(data, &problem.config.evaluate.at)
                 .map_err(|m| invalid("evaluate.at", m))?;
             problem.evaluation_points = Some(flat);
+        }
+        // On a region, the errors are those at the reference's points inside it.
+        if let (Some(geometry), Some(data)) = (&problem.geometry, problem.reference()) {
+            let all = problem
+                .evaluation_points
+                .clone()
+                .unwrap_or_else(|| (0..data.len()).collect());
+            let inside: Vec<usize> = all
+                .into_iter()
+                .filter(|&f| geometry.contains(&project(data, &problem.input_axes, f)))
+                .collect();
+            if inside.is_empty() && !problem.evaluated.is_empty() {
+                return Err(invalid(
+                    "evaluate",
+                    format!(
+                        "no point of the reference grid lies inside the region `{}`",
+                        geometry.region.text()
+                    ),
+                )
+                .into());
+            }
+            problem.evaluation_points = Some(inside);
         }
         let mut initial = problem.network.init_parameters(&mut rng, &problem.ctx);
         for u in &problem.unknowns {

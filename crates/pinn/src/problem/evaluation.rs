@@ -83,7 +83,8 @@ pub struct UnknownReport {
     pub relative_error: Option<f64>,
 }
 
-/// Predictions and reference values on the evaluation grid ([`Problem::evaluation_grid`]).
+/// Predictions and reference values on the evaluation grid ([`Problem::evaluation_grid`]);
+/// on a region, the grid's points outside it are NaN.
 #[derive(Clone, Debug)]
 pub struct EvaluationGrid {
     /// The axes that vary over the evaluation points: name and coordinates.
@@ -240,6 +241,20 @@ impl Problem {
         let plan = self
             .plan(needs.collect())
             .map_err(|message| bad(&quantities.join(", "), message))?;
+        let normals_read = |e: &Expression| {
+            e.uses_normals()
+                || plan
+                    .derived
+                    .iter()
+                    .enumerate()
+                    .any(|(d, p)| p.is_some() && self.derived[d].uses_normals())
+        };
+        if let Some(k) = expressions.iter().position(normals_read) {
+            return Err(bad(
+                quantities[k],
+                "it reads boundary normals (`n_x`, `u_n`), which the points given have not".into(),
+            ));
+        }
         let unknowns = self.physical_unknowns(params);
         let n = self.network_parameter_count();
         let values = Arc::new(DerivativeSet::values_only());
@@ -251,7 +266,7 @@ impl Problem {
                 .ctx
                 .matrix(&points[start * dims..end * dims], end - start, dims);
             let jet = self.network.forward(&params[..n], &inputs, &plan.network);
-            let env = self.environment(jet, &inputs, &unknowns, &plan);
+            let env = self.environment(jet, &inputs, &unknowns, None, &plan);
             let like = inputs.clone().slice([0..end - start, 0..1]);
             for (k, e) in expressions.iter().enumerate() {
                 let v = jet_value(e.eval(&env, &values), &like);
@@ -273,20 +288,47 @@ impl Problem {
     /// a dataset or evaluated fields.
     pub fn evaluation_grid(&self, params: &[Tensor<2>]) -> Option<EvaluationGrid> {
         let (data, flat, fields) = self.evaluated_fields(params)?;
-        // Axes along which the evaluation points vary, in grid order.
+        // Axes along which the evaluation points vary, in grid order, with the grid indices
+        // they take.
         let indices: Vec<Vec<usize>> = flat.iter().map(|&f| data.unflatten(f)).collect();
-        let axes = (0..data.axes.len())
+        let varying: Vec<(usize, Vec<usize>)> = (0..data.axes.len())
             .filter_map(|a| {
                 let mut seen: Vec<usize> = indices.iter().map(|i| i[a]).collect();
                 seen.sort_unstable();
                 seen.dedup();
-                (seen.len() > 1).then(|| {
-                    (
-                        data.axis_names[a].clone(),
-                        seen.iter().map(|&i| data.axes[a][i]).collect(),
-                    )
-                })
+                (seen.len() > 1).then_some((a, seen))
             })
+            .collect();
+        let axes = varying
+            .iter()
+            .map(|(a, seen)| {
+                (
+                    data.axis_names[*a].clone(),
+                    seen.iter().map(|&i| data.axes[*a][i]).collect(),
+                )
+            })
+            .collect();
+        // The values in the C order of the varying axes: every combination of their
+        // coordinates, NaN where no evaluation point lies (outside a region).
+        let size: usize = varying.iter().map(|(_, seen)| seen.len()).product();
+        if size == flat.len() {
+            return Some(EvaluationGrid { axes, fields });
+        }
+        let position = |index: &[usize]| {
+            varying.iter().fold(0, |at, (a, seen)| {
+                at * seen.len() + seen.binary_search(&index[*a]).unwrap_or_default()
+            })
+        };
+        let spread = |values: &[f64]| {
+            let mut full = vec![f64::NAN; size];
+            for (index, v) in indices.iter().zip(values) {
+                full[position(index)] = *v;
+            }
+            full
+        };
+        let fields = fields
+            .iter()
+            .map(|(name, pred, exact)| (name.clone(), spread(pred), spread(exact)))
             .collect();
         Some(EvaluationGrid { axes, fields })
     }

@@ -49,6 +49,7 @@ impl Problem {
         jet: Jet,
         inputs: &'a Tensor<2>,
         unknowns: &'a [Tensor<2>],
+        normals: Option<Tensor<2>>,
         plan: &Plan,
     ) -> Env<'a> {
         let outputs = if self.discrete.is_some() {
@@ -63,6 +64,7 @@ impl Problem {
             derived: vec![None; self.derived.len()],
             inputs,
             unknowns,
+            normals,
         };
         for &d in &self.derived_order {
             if let Some(target) = &plan.derived[d] {
@@ -136,7 +138,11 @@ impl Problem {
             // A batched term has its pass to itself (or shares it with terms at its very rows).
             let pick = picks[*pass].as_ref();
             let inputs = drawn_inputs[*pass].as_ref().unwrap_or(&term.inputs);
-            let env = self.environment(jet, inputs, &unknowns, &term.plan);
+            let normals = term.normals.as_ref().map(|n| match pick {
+                Some(rows) => n.clone().select(0, rows.clone()),
+                None => n.clone(),
+            });
+            let env = self.environment(jet, inputs, &unknowns, normals, &term.plan);
             for (_, c) in &term.components {
                 let diff = match c {
                     Component::Fit { quantity, target } => target.misfit(

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use crate::config::{
     ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
-    PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
+    OnSpec, PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
 };
 use burn::tensor::{Int, Tensor};
 use pinn_core::backend::{self, DeviceError, ExecutionPlan, PlanOptions, to_vec};
 use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
+use pinn_core::geometry::Region;
 use pinn_core::sampling::{
     BatchRows, Face, Layout, SeededRng, choose, lay_out, rng_from_seed, standard_normal, stream_key,
 };
@@ -145,6 +146,8 @@ pub struct Problem {
     initial: Vec<Tensor<2>>,
     input_axes: Vec<usize>,
     discrete: Option<Discrete>,
+    /// The region of `[geometry]`, if the problem has one.
+    geometry: Option<Geometry>,
 }
 
 impl std::fmt::Debug for Problem {
@@ -247,6 +250,14 @@ impl Problem {
             .iter()
             .map(|t| t.pick.map(|p| p.copies * self.batches[p.set].pool))
             .collect()
+    }
+
+    /// The points of loss term `term` (`rows × inputs`, row-major, the whole pool of a
+    /// batched term) and, for points on a `[geometry]` boundary whose term reads them, their
+    /// outward unit normals (`rows × spatial inputs`); `None` for a term that does not exist.
+    pub fn term_points(&self, term: usize) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
+        let t = self.terms.get(term)?;
+        Some((to_vec(&t.inputs), t.normals.as_ref().map(to_vec)))
     }
 
     /// The derivative streams the network propagates for each loss term.

@@ -11,6 +11,140 @@ pub(super) struct PointSet {
     pub(super) values: Option<BTreeMap<String, Vec<f64>>>,
     /// Points read per iteration when the set is read in mini-batches (`batch`).
     pub(super) batch: Option<usize>,
+    /// The outward unit normal of each point (`rows × spatial inputs`), for points `on` a
+    /// geometry's boundary.
+    pub(super) normals: Option<Vec<f64>>,
+}
+
+/// A problem's region (`[geometry]`) and the input column of each of its coordinates.
+#[derive(Clone, Debug)]
+pub(super) struct Geometry {
+    pub(super) region: Region,
+    pub(super) axes: Vec<usize>,
+}
+
+impl Geometry {
+    /// Whether the spatial part of `point` (all inputs) lies inside the region.
+    pub(super) fn contains(&self, point: &[f64]) -> bool {
+        let mut spatial = [0.0; 3];
+        for (k, &axis) in self.axes.iter().enumerate() {
+            spatial[k] = point[axis];
+        }
+        self.region.contains(&spatial[..self.axes.len()])
+    }
+}
+
+/// Draws before a region that no point of the domain falls in is declared empty.
+const EMPTY_AFTER: usize = 200_000;
+
+/// Points of `layout` (on `faces`, if any) whose spatial part lies inside the region: random
+/// layouts are drawn in rounds, their points inside kept, until exactly their count is
+/// inside; a grid keeps those of its points that are inside.
+fn lay_out_inside(
+    rng: &mut SeededRng,
+    layout: &Layout,
+    faces: &[Face],
+    domain: &DomainConfig,
+    geometry: &Geometry,
+) -> Result<Vec<Vec<f64>>, String> {
+    let (lower, upper) = (&domain.lower, &domain.upper);
+    let n = match layout {
+        Layout::Grid(_) => {
+            let points = lay_out(rng, layout, faces, lower, upper);
+            return Ok(points
+                .into_iter()
+                .filter(|p| geometry.contains(p))
+                .collect());
+        }
+        Layout::Lhs(n) | Layout::Uniform(n) => *n,
+    };
+    let (mut kept, mut drawn, mut inside) = (Vec::with_capacity(n), 0usize, 0usize);
+    while kept.len() < n {
+        let missing = n - kept.len();
+        let rate = if drawn == 0 {
+            0.5
+        } else {
+            (inside as f64 / drawn as f64).max(1e-3)
+        };
+        let count = ((missing as f64 / rate) * 1.1).ceil() as usize + 16;
+        let round = match layout {
+            Layout::Lhs(_) => Layout::Lhs(count),
+            _ => Layout::Uniform(count),
+        };
+        let points = lay_out(rng, &round, faces, lower, upper);
+        drawn += points.len();
+        for p in points.into_iter().filter(|p| geometry.contains(p)) {
+            inside += 1;
+            if kept.len() < n {
+                kept.push(p);
+            }
+        }
+        if inside == 0 && drawn >= EMPTY_AFTER {
+            return Err(format!(
+                "no point of {drawn} drawn lies in the region `{}`{}",
+                geometry.region.text(),
+                if faces.is_empty() {
+                    ""
+                } else {
+                    " on these faces"
+                }
+            ));
+        }
+    }
+    Ok(kept)
+}
+
+/// `layout`'s count of points on the boundary parts `parts` of the region (`"boundary"`: all
+/// of it), with their normals; the other inputs (time) laid out in their intervals alike.
+fn lay_out_on_boundary(
+    rng: &mut SeededRng,
+    layout: &Layout,
+    parts: &[String],
+    domain: &DomainConfig,
+    geometry: &Geometry,
+) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let n = match layout {
+        Layout::Lhs(n) | Layout::Uniform(n) => *n,
+        Layout::Grid(_) => {
+            return Err(
+                "points `on` a shape are drawn (`lhs` or `uniform`), not laid on a grid".into(),
+            );
+        }
+    };
+    let whole =
+        parts.iter().any(|p| p == "boundary") && geometry.region.shape("boundary").is_none();
+    let named = (!whole).then_some(parts);
+    let boundary = geometry
+        .region
+        .boundary_points(named, n, rng)
+        .map_err(|e| e.to_string())?;
+    let others: Vec<usize> = (0..domain.inputs.len())
+        .filter(|a| !geometry.axes.contains(a))
+        .collect();
+    let lower: Vec<f64> = others.iter().map(|&a| domain.lower[a]).collect();
+    let upper: Vec<f64> = others.iter().map(|&a| domain.upper[a]).collect();
+    let rest = lay_out(
+        rng,
+        &match layout {
+            Layout::Lhs(_) => Layout::Lhs(n),
+            _ => Layout::Uniform(n),
+        },
+        &[],
+        &lower,
+        &upper,
+    );
+    let dims = domain.inputs.len();
+    let spatial = geometry.axes.len();
+    let mut coords = vec![0.0; n * dims];
+    for (r, row) in coords.chunks_exact_mut(dims).enumerate() {
+        for (k, &axis) in geometry.axes.iter().enumerate() {
+            row[axis] = boundary.points[r * spatial + k];
+        }
+        for (j, &axis) in others.iter().enumerate() {
+            row[axis] = rest[r][j];
+        }
+    }
+    Ok((coords, boundary.normals))
 }
 
 pub(super) fn build_point_sets(
@@ -18,6 +152,7 @@ pub(super) fn build_point_sets(
     source: &Path,
     dataset: Option<&GridData>,
     input_axes: &[usize],
+    geometry: Option<&Geometry>,
     rng: &mut SeededRng,
 ) -> Result<BTreeMap<String, PointSet>, ProblemError> {
     let dims = config.domain.inputs.len();
@@ -75,10 +210,32 @@ pub(super) fn build_point_sets(
             _ => None,
         };
         let faces = faces_of(spec, &config.domain).map_err(&invalid)?;
-        if !faces.is_empty() && layout.is_none() {
+        let parts = match &spec.on {
+            Some(OnSpec::Parts(parts)) => Some(parts),
+            _ => None,
+        };
+        if (!faces.is_empty() || parts.is_some()) && layout.is_none() {
             return Err(invalid(
-                "`on` places the points of `lhs`, `uniform` or `grid = [counts]` on faces".into(),
+                "`on` places the points of `lhs`, `uniform` or `grid = [counts]` on faces or \
+                 shapes"
+                    .into(),
             )
+            .into());
+        }
+        if let (Some(parts), None) = (parts, geometry) {
+            return Err(invalid(format!(
+                "`on = {parts:?}` names shapes, but the problem has no [geometry]"
+            ))
+            .into());
+        }
+        if let Some(g) = geometry
+            && let Some(face) = faces.iter().find(|f| g.axes.contains(&f.axis))
+        {
+            return Err(invalid(format!(
+                "`on.{}`: a face of a spatial input cuts through the region of [geometry]; \
+                 name its shapes instead (`on = \"boundary\"` or a shape)",
+                config.domain.inputs[face.axis]
+            ))
             .into());
         }
         // Another set's points, not its batching: `batch` belongs to the set that names it.
@@ -88,19 +245,35 @@ pub(super) fn build_point_sets(
             })?;
             Ok::<_, ConfigError>(PointSet { batch: None, ..set })
         };
-        let mut set = if let Some(layout) = &layout {
-            let pts = lay_out(
-                rng,
-                layout,
-                &faces,
-                &config.domain.lower,
-                &config.domain.upper,
-            );
+        let mut set = if let (Some(layout), Some(parts), Some(g)) = (&layout, parts, geometry) {
+            let (coords, normals) =
+                lay_out_on_boundary(rng, layout, parts, &config.domain, g).map_err(&invalid)?;
+            PointSet {
+                rows: coords.len() / dims,
+                coords,
+                values: None,
+                batch: None,
+                normals: Some(normals),
+            }
+        } else if let Some(layout) = &layout {
+            let pts = match geometry {
+                Some(g) => {
+                    lay_out_inside(rng, layout, &faces, &config.domain, g).map_err(&invalid)?
+                }
+                None => lay_out(
+                    rng,
+                    layout,
+                    &faces,
+                    &config.domain.lower,
+                    &config.domain.upper,
+                ),
+            };
             PointSet {
                 rows: pts.len(),
                 coords: pts.into_iter().flatten().collect(),
                 values: None,
                 batch: None,
+                normals: None,
             }
         } else if let Some(GridSpec::Slices(slices)) = &spec.grid {
             let data = dataset.ok_or_else(|| invalid("`grid` needs a [dataset]".into()))?;
@@ -125,6 +298,7 @@ pub(super) fn build_point_sets(
                 rows: flat.len(),
                 values: Some(values),
                 batch: None,
+                normals: None,
             }
         } else if let Some(from) = &spec.from {
             lookup(from)?
@@ -138,6 +312,15 @@ pub(super) fn build_point_sets(
                 let part = lookup(name)?;
                 out.coords.extend(&part.coords);
                 out.rows += part.rows;
+                // Normals only when every part has them.
+                out.normals = match (k, out.normals, part.normals) {
+                    (0, _, normals) => normals,
+                    (_, Some(mut acc), Some(more)) => {
+                        acc.extend(more);
+                        Some(acc)
+                    }
+                    _ => None,
+                };
                 out.values = match (out.values, part.values) {
                     (Some(mut acc), Some(v)) => {
                         if k == 0 {
@@ -169,11 +352,18 @@ pub(super) fn build_point_sets(
                     .map(|(key, v)| (key, idx.iter().map(|&i| v[i]).collect()))
                     .collect()
             });
+            let normals = set.normals.map(|n| {
+                let width = n.len() / set.rows;
+                idx.iter()
+                    .flat_map(|&i| n[i * width..(i + 1) * width].to_vec())
+                    .collect()
+            });
             set = PointSet {
                 coords,
                 rows: k,
                 values,
                 batch: None,
+                normals,
             };
         }
         if let Some(level) = spec.noise {
@@ -213,7 +403,13 @@ pub(super) fn build_point_sets(
 /// in its input's domain interval.
 pub(super) fn faces_of(spec: &PointSetConfig, domain: &DomainConfig) -> Result<Vec<Face>, String> {
     let mut faces = Vec::new();
-    for (input, values) in spec.on.iter().flatten() {
+    for (input, values) in spec
+        .on
+        .as_ref()
+        .and_then(OnSpec::faces)
+        .into_iter()
+        .flatten()
+    {
         let axis = domain
             .inputs
             .iter()

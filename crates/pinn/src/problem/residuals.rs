@@ -8,6 +8,8 @@ pub(super) struct Env<'a> {
     pub(super) derived: Vec<Option<Jet>>,
     pub(super) inputs: &'a Tensor<2>,
     pub(super) unknowns: &'a [Tensor<2>],
+    /// The points' outward unit normals (`rows × spatial inputs`), on boundary points.
+    pub(super) normals: Option<Tensor<2>>,
 }
 
 pub(super) fn restrict(jet: Jet, target: &Arc<DerivativeSet>) -> Jet {
@@ -53,6 +55,16 @@ impl Environment for Env<'_> {
 
     fn unknown(&self, index: usize) -> Jet {
         Jet::constant(self.unknowns[index].clone())
+    }
+
+    fn normal(&self, index: usize, target: &Arc<DerivativeSet>) -> Jet {
+        let normals = self
+            .normals
+            .as_ref()
+            .expect("a term that reads normals is checked at build to have them");
+        let [rows, _] = normals.dims();
+        let value = normals.clone().slice([0..rows, index..index + 1]);
+        Jet::from_parts(value, BTreeMap::new(), target.clone())
     }
 }
 
@@ -129,6 +141,14 @@ impl Residual {
                 }
                 Ok(all)
             }
+        }
+    }
+
+    /// Whether it reads the points' normals (`n_x`, `u_n`).
+    pub(super) fn uses_normals(&self) -> bool {
+        match self {
+            Residual::Expression(e) => e.uses_normals(),
+            Residual::Closure { reads, .. } => reads.iter().any(|(_, e)| e.uses_normals()),
         }
     }
 

@@ -68,6 +68,9 @@ pub(super) struct LossTerm {
     /// The rows of `inputs` (and of data targets) an iteration reads, when the term's point
     /// set is read in mini-batches.
     pub(super) pick: Option<Pick>,
+    /// The outward unit normals of the term's points (`rows × spatial inputs`), when its
+    /// expressions read them (points `on` a shape of `[geometry]`).
+    pub(super) normals: Option<Tensor<2>>,
 }
 
 /// One forward pass of the network, shared by the loss terms whose rows it stacks (each term's
@@ -316,6 +319,39 @@ impl Problem {
             );
         }
         let plan = self.plan(needs).map_err(|m| invalid("residuals", m))?;
+        let reads_normals = components.iter().any(|(_, c)| match c {
+            Component::Fit {
+                quantity: Fitted::Expression(e),
+                ..
+            } => e.uses_normals(),
+            Component::Fit { .. } => false,
+            Component::Residual(r) => self.residuals[*r].uses_normals(),
+            Component::Periodic(e) => e.uses_normals(),
+            Component::Irk { rhs, .. } => self.residuals[*rhs].uses_normals(),
+        }) || plan
+            .derived
+            .iter()
+            .enumerate()
+            .any(|(d, p)| p.is_some() && self.derived[d].uses_normals());
+        let normals = match (&set.normals, reads_normals) {
+            (_, false) => None,
+            (Some(normals), true) if rows == set.rows => {
+                let spatial = normals.len() / set.rows;
+                Some(self.ctx.matrix(normals, rows, spatial))
+            }
+            (_, true) => {
+                return Err(invalid(
+                    "points",
+                    format!(
+                        "the term reads boundary normals (`n_x`, `u_n`), but point set `{}` has \
+                         none: only points `on` a shape of [geometry] (or `on = \"boundary\"`) \
+                         carry them",
+                        l.points
+                    ),
+                )
+                .into());
+            }
+        };
         let pick = match set.batch {
             None => None,
             Some(_) if l.irk.is_some() => {
@@ -346,6 +382,7 @@ impl Problem {
             weight: l.weight,
             pass: (0, 0..rows),
             pick,
+            normals,
         };
         Ok((term, coords))
     }
