@@ -349,6 +349,12 @@ fn run(cli: Cli) -> Result<()> {
             for (name, e) in &r.evaluation.relative_l2 {
                 say!("rel. L2 error {name:<5}{e:.4e}");
             }
+            if let (Some(joint), 2..) = (
+                r.evaluation.joint_relative_l2,
+                r.evaluation.relative_l2.len(),
+            ) {
+                say!("rel. L2, joint     {joint:.4e}");
+            }
             for (name, u) in &r.evaluation.unknowns {
                 match (u.truth, u.relative_error) {
                     (Some(t), Some(e)) => say!(

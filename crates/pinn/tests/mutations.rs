@@ -187,7 +187,7 @@ precision = "f64"
 "#;
 
 /// A problem on a region ([geometry]): shapes, a region expression, points inside and on
-/// named parts of the boundary, a normal derivative.
+/// named parts of the boundary, a normal derivative, scattered sensors from a CSV file.
 const GEOMETRY: &str = r#"
 name = "mutant_geometry"
 [domain]
@@ -213,6 +213,12 @@ on = ["outer", "notch"]
 uniform = 8
 [points.inside]
 lhs = 16
+[points.sensors]
+file = "sensors.csv"
+noise_sigma = 0.001
+[[loss]]
+points = "sensors"
+fit = ["u"]
 [[loss]]
 points = "inner"
 fit = { u_n = "n_x" }
@@ -247,6 +253,15 @@ fn write_data(dir: &Path) {
     for (name, shape, data) in [("x", vec![11], x), ("t", vec![3], t), ("u", vec![11, 3], u)] {
         write_npy(&dir.join(format!("{name}.npy")), &Array { shape, data }).expect("write");
     }
+    // Scattered sensors of the geometry problem, inside its region (1 < r < 2).
+    let rows: Vec<String> = (0..6)
+        .map(|i| {
+            let a = i as f64;
+            format!("{},{},{}", 1.5 * a.cos(), 1.5 * a.sin(), 0.1 * a)
+        })
+        .collect();
+    std::fs::write(dir.join("sensors.csv"), format!("x,y,u\n{}\n", rows.join("\n")))
+        .expect("write");
 }
 
 /// One step of a path into a TOML document.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A point set: exactly one source (`grid`, `lhs`, `uniform`, `from` or `union`), optionally
+/// A point set: exactly one source (`grid`, `lhs`, `uniform`, `file`, `from` or `union`), optionally
 /// restricted to faces of the domain (`on`), sub-sampled, and read in mini-batches (`batch`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +26,18 @@ pub struct PointSetConfig {
     /// outward unit normal.
     #[serde(default)]
     pub on: Option<OnSpec>,
+    /// Scattered points from a table (relative to the problem file): CSV or whitespace text
+    /// whose header names the inputs and, in other columns, field values (sensor readings),
+    /// or an `.npy` array whose columns `columns` names.
+    #[serde(default)]
+    pub file: Option<std::path::PathBuf>,
+    /// The columns of an `.npy` `file`, in order (inputs and fields).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Allows points of a `file` outside the domain (or its `[geometry]` region); refused by
+    /// default.
+    #[serde(default)]
+    pub outside: bool,
     /// Another point set.
     #[serde(default)]
     pub from: Option<String>,
@@ -43,6 +55,9 @@ pub struct PointSetConfig {
     /// Gaussian noise added to the data values, relative to each field's standard deviation.
     #[serde(default)]
     pub noise: Option<f64>,
+    /// Gaussian noise added to the data values, of this absolute standard deviation.
+    #[serde(default)]
+    pub noise_sigma: Option<f64>,
 }
 
 /// A named point set from the `[points]` table.

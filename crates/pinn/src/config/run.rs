@@ -25,6 +25,14 @@ pub struct EvaluateConfig {
     /// about 10,000 points in all (⌊10^(4/d)⌋ per input, at least 2).
     #[serde(default)]
     pub grid: Option<Vec<usize>>,
+    /// A table of scattered reference points (relative to the problem file): CSV or
+    /// whitespace text naming the inputs and fields in its header, or `.npy` with `columns`.
+    /// The reference instead of a dataset grid or `exact`.
+    #[serde(default)]
+    pub points: Option<std::path::PathBuf>,
+    /// The columns of an `.npy` `points` file, in order.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
 }
 
 impl EvaluateConfig {

@@ -379,6 +379,7 @@ impl Problem {
             input_axes,
             discrete,
             geometry,
+            scattered: None,
             config,
         };
         let loss_configs = problem.config.loss.clone();
@@ -409,7 +410,29 @@ impl Problem {
             let grid = exact_grid(&problem.config).map_err(|(f, m)| invalid(&f, m))?;
             problem.exact = Some(grid);
         }
+        if let Some(file) = problem.config.evaluate.points.clone() {
+            if !exact.is_empty() {
+                return Err(invalid(
+                    "evaluate.points",
+                    "one reference: `points` or `exact`, not both".into(),
+                )
+                .into());
+            }
+            let reference = read_reference_points(&problem.config, source, &file)
+                .map_err(|m| invalid("evaluate.points", m))?;
+            problem.scattered = Some(reference);
+        }
         let mut evaluated = problem.config.evaluate.fields.clone();
+        if let Some(reference) = &problem.scattered
+            && evaluated.is_empty()
+        {
+            evaluated = reference
+                .values
+                .keys()
+                .filter(|k| problem.field_id(k).is_some())
+                .cloned()
+                .collect();
+        }
         for name in exact.keys() {
             if !evaluated.contains(name) {
                 evaluated.push(name.clone());
@@ -424,11 +447,16 @@ impl Problem {
             let field = problem.field_id(&name).ok_or_else(|| {
                 invalid(&key, format!("`{name}` is not an output or derived output"))
             })?;
-            let has = problem
-                .reference()
-                .is_some_and(|d| d.fields.contains_key(&name));
+            let has = match &problem.scattered {
+                Some(reference) => reference.values.contains_key(&name),
+                None => problem
+                    .reference()
+                    .is_some_and(|d| d.fields.contains_key(&name)),
+            };
             if !has {
-                let what = if problem.exact.is_some() {
+                let what = if problem.scattered.is_some() {
+                    format!("the reference points have no column `{name}`")
+                } else if problem.exact.is_some() {
                     format!("`evaluate.exact` gives no solution for `{name}`")
                 } else {
                     format!("the dataset has no field `{name}` to compare with")
@@ -551,4 +579,68 @@ impl Problem {
         }
         self.passes = passes;
     }
+}
+
+/// The scattered reference of `[evaluate] points`: its rows' inputs and every other column.
+fn read_reference_points(
+    config: &ProblemConfig,
+    source: &Path,
+    file: &Path,
+) -> Result<ScatteredReference, String> {
+    let path = source.parent().unwrap_or(Path::new("")).join(file);
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let columns = match (&config.evaluate.columns, is_npy) {
+        (Some(columns), _) => columns.clone(),
+        (None, true) => {
+            return Err(format!(
+                "`{}` is an .npy array: name its columns with `evaluate.columns`",
+                file.display()
+            ));
+        }
+        (None, false) => Vec::new(),
+    };
+    let table = PointTable::read(&path, &columns).map_err(|e| e.to_string())?;
+    let width = table.columns.len();
+    let column = |c: usize| -> Vec<f64> {
+        table
+            .values
+            .iter()
+            .skip(c)
+            .step_by(width.max(1))
+            .copied()
+            .collect()
+    };
+    let inputs: Vec<usize> = config
+        .domain
+        .inputs
+        .iter()
+        .map(|input| {
+            table
+                .columns
+                .iter()
+                .position(|c| c == input)
+                .ok_or_else(|| {
+                    format!(
+                        "`{}` has no column `{input}` (its columns: {})",
+                        path.display(),
+                        table.columns.join(", ")
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let coords = table
+        .values
+        .chunks_exact(width.max(1))
+        .flat_map(|row| inputs.iter().map(move |&i| row[i]))
+        .collect();
+    let values = table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| !inputs.contains(c))
+        .map(|(c, name)| (name.clone(), column(c)))
+        .collect();
+    Ok(ScatteredReference { coords, values })
 }

@@ -66,8 +66,11 @@ pub enum PredictError {
 /// ```
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Evaluation {
-    /// Relative L2 error of each evaluated field on the reference grid.
+    /// Relative L2 error of each evaluated field on the reference (its grid or points).
     pub relative_l2: BTreeMap<String, f64>,
+    /// The relative L2 error of all evaluated fields together, `‖pred − ref‖₂ / ‖ref‖₂` over
+    /// every field's values at once (PINNacle's metric); `None` without evaluated fields.
+    pub joint_relative_l2: Option<f64>,
     /// Each unknown's physical value, truth and relative error.
     pub unknowns: BTreeMap<String, UnknownReport>,
 }
@@ -369,13 +372,42 @@ impl Problem {
         Some((data, flat, fields))
     }
 
-    /// Relative L2 errors on the reference grid and identified parameters.
+    /// Per evaluated field: its name, prediction and reference, at the scattered reference
+    /// points (`[evaluate] points`) or on the reference grid.
+    fn reference_fields(&self, params: &[Tensor<2>]) -> Vec<(String, Vec<f64>, Vec<f64>)> {
+        match &self.scattered {
+            Some(reference) => {
+                let names: Vec<&str> = self.evaluated.iter().map(|(n, _)| n.as_str()).collect();
+                let preds = self
+                    .predict(params, &reference.coords, &names)
+                    .expect("evaluated fields are checked at load and the points are finite");
+                names
+                    .iter()
+                    .zip(preds)
+                    .map(|(name, pred)| (name.to_string(), pred, reference.values[*name].clone()))
+                    .collect()
+            }
+            None => self
+                .evaluated_fields(params)
+                .map(|(_, _, fields)| fields)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Relative L2 errors on the reference (per field and all together) and identified
+    /// parameters.
     pub fn evaluate(&self, params: &[Tensor<2>]) -> Evaluation {
         let mut eval = Evaluation::default();
-        if let Some((_, _, fields)) = self.evaluated_fields(params) {
-            for (name, pred, exact) in fields {
-                eval.relative_l2.insert(name, relative_l2(&pred, &exact));
-            }
+        let fields = self.reference_fields(params);
+        if !fields.is_empty() {
+            let (pred, exact): (Vec<f64>, Vec<f64>) = fields
+                .iter()
+                .flat_map(|(_, p, e)| p.iter().copied().zip(e.iter().copied()))
+                .unzip();
+            eval.joint_relative_l2 = Some(relative_l2(&pred, &exact));
+        }
+        for (name, pred, exact) in fields {
+            eval.relative_l2.insert(name, relative_l2(&pred, &exact));
         }
         let n = self.network_parameter_count();
         for (u, raw) in self.unknowns.iter().zip(&params[n..]) {

@@ -12,6 +12,7 @@ use crate::config::{
     ConfigError, DomainConfig, FitTarget, GridSpec, IrkMode, LbfgsConfig, LossConfig, MAX_POINTS,
     OnSpec, PointSetConfig, ProblemConfig, Reduction, Snapshot, TimeConfig, Transform, grid_points,
 };
+use crate::table::PointTable;
 use burn::tensor::{Int, Tensor};
 use pinn_core::backend::{self, DeviceError, ExecutionPlan, PlanOptions, to_vec};
 use pinn_core::data::{DataError, GridData};
@@ -148,6 +149,15 @@ pub struct Problem {
     discrete: Option<Discrete>,
     /// The region of `[geometry]`, if the problem has one.
     geometry: Option<Geometry>,
+    /// Scattered reference points (`[evaluate] points`), when they are the reference.
+    scattered: Option<ScatteredReference>,
+}
+
+/// Reference values at scattered points: `rows × inputs` coordinates and a column per field.
+#[derive(Clone, Debug)]
+pub(super) struct ScatteredReference {
+    coords: Vec<f64>,
+    values: BTreeMap<String, Vec<f64>>,
 }
 
 impl std::fmt::Debug for Problem {

@@ -169,14 +169,18 @@ pub(super) fn build_point_sets(
             spec.grid.is_some(),
             spec.lhs.is_some(),
             spec.uniform.is_some(),
+            spec.file.is_some(),
             spec.from.is_some(),
             spec.union.is_some(),
         ];
         if sources.iter().filter(|&&s| s).count() != 1 {
             return Err(invalid(
-                "needs exactly one of `grid`, `lhs`, `uniform`, `from`, `union`".into(),
+                "needs exactly one of `grid`, `lhs`, `uniform`, `file`, `from`, `union`".into(),
             )
             .into());
+        }
+        if spec.file.is_none() && (spec.columns.is_some() || spec.outside) {
+            return Err(invalid("`columns` and `outside` belong to a `file` source".into()).into());
         }
         let layout = match (&spec.grid, spec.lhs, spec.uniform) {
             (Some(GridSpec::Counts(counts)), _, _) => {
@@ -300,6 +304,8 @@ pub(super) fn build_point_sets(
                 batch: None,
                 normals: None,
             }
+        } else if let Some(file) = &spec.file {
+            read_point_file(file, spec, config, source, geometry).map_err(&invalid)?
         } else if let Some(from) = &spec.from {
             lookup(from)?
         } else {
@@ -384,6 +390,25 @@ pub(super) fn build_point_sets(
                 }
             }
         }
+        if let Some(sigma) = spec.noise_sigma {
+            if !(sigma.is_finite() && sigma >= 0.0) {
+                return Err(invalid(format!(
+                    "`noise_sigma` must be finite and >= 0, got {sigma}"
+                ))
+                .into());
+            }
+            let Some(values) = set.values.as_mut() else {
+                return Err(invalid(
+                    "`noise_sigma` needs data values (dataset grid points or a `file`)".into(),
+                )
+                .into());
+            };
+            for v in values.values_mut() {
+                for x in v.iter_mut() {
+                    *x += sigma * standard_normal(rng);
+                }
+            }
+        }
         if let Some(size) = spec.batch {
             if size == 0 || size > set.rows {
                 return Err(invalid(format!(
@@ -397,6 +422,104 @@ pub(super) fn build_point_sets(
         sets.insert(named.name.clone(), set);
     }
     Ok(sets)
+}
+
+/// The points of a `file` source and its other columns as data values; points outside the
+/// domain (or region) are refused unless `outside` allows them.
+fn read_point_file(
+    file: &Path,
+    spec: &PointSetConfig,
+    config: &ProblemConfig,
+    source: &Path,
+    geometry: Option<&Geometry>,
+) -> Result<PointSet, String> {
+    let path = source.parent().unwrap_or(Path::new("")).join(file);
+    let inputs = &config.domain.inputs;
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let columns = match (&spec.columns, is_npy) {
+        (Some(columns), _) => columns.clone(),
+        (None, true) => {
+            return Err(format!(
+                "`file = \"{}\"` is an .npy array: name its columns with `columns = [...]`",
+                file.display()
+            ));
+        }
+        (None, false) => Vec::new(),
+    };
+    let table = PointTable::read(&path, &columns).map_err(|e| e.to_string())?;
+    let index = |name: &str| table.columns.iter().position(|c| c == name);
+    let axes: Vec<usize> = inputs
+        .iter()
+        .map(|input| {
+            index(input).ok_or_else(|| {
+                format!(
+                    "`{}` has no column `{input}` (its columns: {}); every input needs one",
+                    path.display(),
+                    table.columns.join(", ")
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let width = table.columns.len();
+    let rows = table.rows();
+    let mut coords = Vec::with_capacity(rows * inputs.len());
+    for (r, row) in table.values.chunks_exact(width).enumerate() {
+        let point: Vec<f64> = axes.iter().map(|&a| row[a]).collect();
+        if !spec.outside {
+            let outside_box = point
+                .iter()
+                .enumerate()
+                .find(|(i, v)| **v < config.domain.lower[*i] || **v > config.domain.upper[*i]);
+            if let Some((i, v)) = outside_box {
+                return Err(format!(
+                    "row {} of `{}` has `{}` = {v}, outside the domain's [{}, {}]; set `outside = \
+                     true` to allow it",
+                    r + 1,
+                    path.display(),
+                    inputs[i],
+                    config.domain.lower[i],
+                    config.domain.upper[i]
+                ));
+            }
+            if let Some(g) = geometry
+                && !g.contains(&point)
+            {
+                return Err(format!(
+                    "row {} of `{}` lies outside the region `{}`; set `outside = true` to \
+                     allow it",
+                    r + 1,
+                    path.display(),
+                    g.region.text()
+                ));
+            }
+        }
+        coords.extend(point);
+    }
+    let values = table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| !axes.contains(c))
+        .map(|(c, name)| {
+            let column = table
+                .values
+                .iter()
+                .skip(c)
+                .step_by(width)
+                .copied()
+                .collect();
+            (name.clone(), column)
+        })
+        .collect();
+    Ok(PointSet {
+        coords,
+        rows,
+        values: Some(values),
+        batch: None,
+        normals: None,
+    })
 }
 
 /// The faces a point set's `on` names, in input order then value order; each value must lie
