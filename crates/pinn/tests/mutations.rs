@@ -260,8 +260,11 @@ fn write_data(dir: &Path) {
             format!("{},{},{}", 1.5 * a.cos(), 1.5 * a.sin(), 0.1 * a)
         })
         .collect();
-    std::fs::write(dir.join("sensors.csv"), format!("x,y,u\n{}\n", rows.join("\n")))
-        .expect("write");
+    std::fs::write(
+        dir.join("sensors.csv"),
+        format!("x,y,u\n{}\n", rows.join("\n")),
+    )
+    .expect("write");
 }
 
 /// One step of a path into a TOML document.

@@ -31,6 +31,10 @@ pub struct PointSetConfig {
     /// or an `.npy` array whose columns `columns` names.
     #[serde(default)]
     pub file: Option<std::path::PathBuf>,
+    /// A built-in generator whose dataset holds `file` (made on first use, in the dataset
+    /// cache), instead of a path next to the problem file: `generator = "sensors"`.
+    #[serde(default)]
+    pub generator: Option<String>,
     /// The columns of an `.npy` `file`, in order (inputs and fields).
     #[serde(default)]
     pub columns: Option<Vec<String>>,

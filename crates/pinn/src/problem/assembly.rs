@@ -339,6 +339,7 @@ impl Problem {
             dataset.as_ref(),
             &input_axes,
             geometry.as_ref(),
+            &options.datasets,
             &mut rng,
         )?;
         // The batched sets that loss terms read, each with its stream of draws (its position

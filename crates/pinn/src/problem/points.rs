@@ -153,6 +153,7 @@ pub(super) fn build_point_sets(
     dataset: Option<&GridData>,
     input_axes: &[usize],
     geometry: Option<&Geometry>,
+    datasets: &Path,
     rng: &mut SeededRng,
 ) -> Result<BTreeMap<String, PointSet>, ProblemError> {
     let dims = config.domain.inputs.len();
@@ -179,8 +180,13 @@ pub(super) fn build_point_sets(
             )
             .into());
         }
-        if spec.file.is_none() && (spec.columns.is_some() || spec.outside) {
-            return Err(invalid("`columns` and `outside` belong to a `file` source".into()).into());
+        if spec.file.is_none()
+            && (spec.columns.is_some() || spec.outside || spec.generator.is_some())
+        {
+            return Err(invalid(
+                "`columns`, `outside` and `generator` belong to a `file` source".into(),
+            )
+            .into());
         }
         let layout = match (&spec.grid, spec.lhs, spec.uniform) {
             (Some(GridSpec::Counts(counts)), _, _) => {
@@ -305,7 +311,13 @@ pub(super) fn build_point_sets(
                 normals: None,
             }
         } else if let Some(file) = &spec.file {
-            read_point_file(file, spec, config, source, geometry).map_err(&invalid)?
+            let folder = match &spec.generator {
+                Some(generator) => DatasetStore::new(datasets)
+                    .ensure(generator)
+                    .map_err(|e| invalid(format!("`generator = \"{generator}\"`: {e}")))?,
+                None => source.parent().unwrap_or(Path::new("")).to_path_buf(),
+            };
+            read_point_file(&folder.join(file), spec, config, geometry).map_err(&invalid)?
         } else if let Some(from) = &spec.from {
             lookup(from)?
         } else {
@@ -427,13 +439,13 @@ pub(super) fn build_point_sets(
 /// The points of a `file` source and its other columns as data values; points outside the
 /// domain (or region) are refused unless `outside` allows them.
 fn read_point_file(
-    file: &Path,
+    path: &Path,
     spec: &PointSetConfig,
     config: &ProblemConfig,
-    source: &Path,
     geometry: Option<&Geometry>,
 ) -> Result<PointSet, String> {
-    let path = source.parent().unwrap_or(Path::new("")).join(file);
+    let file = path;
+    let path = path.to_path_buf();
     let inputs = &config.domain.inputs;
     let is_npy = path
         .extension()

@@ -3,6 +3,7 @@
 
 pub mod burgers;
 pub mod cylinder;
+pub mod sensors;
 pub mod spectral;
 mod store;
 

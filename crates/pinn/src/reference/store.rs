@@ -18,6 +18,7 @@ pub const GENERATORS: &[&str] = &[
     "allen_cahn",
     "schrodinger",
     "cylinder_wake",
+    "sensors",
 ];
 
 /// Errors of the dataset cache.
@@ -200,7 +201,12 @@ impl DatasetStore {
                 true,
             ),
             "cylinder_wake" => cylinder_dataset(&WakeSpec::default(), progress),
+            "sensors" => (Vec::new(), super::sensors::SETTINGS.clone()),
             other => return Err(StoreError::UnknownGenerator(other.to_string())),
+        };
+        let tables = match name {
+            "sensors" => vec![("sensors.csv", super::sensors::readings())],
+            _ => Vec::new(),
         };
         progress(1, 1);
         let io = |path: &Path| {
@@ -225,6 +231,22 @@ impl DatasetStore {
                 file,
                 FileEntry {
                     shape: array.shape.clone(),
+                    sha256,
+                },
+            );
+        }
+        for (file, table) in &tables {
+            let path = tmp.join(file);
+            table.write(&path).map_err(|e| StoreError::Io {
+                name: name.to_string(),
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let sha256 = sha256_file(&path).map_err(io(&path))?;
+            files.insert(
+                file.to_string(),
+                FileEntry {
+                    shape: vec![table.rows(), table.columns.len()],
                     sha256,
                 },
             );
