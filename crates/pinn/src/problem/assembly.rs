@@ -589,59 +589,10 @@ fn read_reference_points(
     file: &Path,
 ) -> Result<ScatteredReference, String> {
     let path = source.parent().unwrap_or(Path::new("")).join(file);
-    let is_npy = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let columns = match (&config.evaluate.columns, is_npy) {
-        (Some(columns), _) => columns.clone(),
-        (None, true) => {
-            return Err(format!(
-                "`{}` is an .npy array: name its columns with `evaluate.columns`",
-                file.display()
-            ));
-        }
-        (None, false) => Vec::new(),
-    };
-    let table = PointTable::read(&path, &columns).map_err(|e| e.to_string())?;
-    let width = table.columns.len();
-    let column = |c: usize| -> Vec<f64> {
-        table
-            .values
-            .iter()
-            .skip(c)
-            .step_by(width.max(1))
-            .copied()
-            .collect()
-    };
-    let inputs: Vec<usize> = config
-        .domain
-        .inputs
-        .iter()
-        .map(|input| {
-            table
-                .columns
-                .iter()
-                .position(|c| c == input)
-                .ok_or_else(|| {
-                    format!(
-                        "`{}` has no column `{input}` (its columns: {})",
-                        path.display(),
-                        table.columns.join(", ")
-                    )
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    let coords = table
-        .values
-        .chunks_exact(width.max(1))
-        .flat_map(|row| inputs.iter().map(move |&i| row[i]))
-        .collect();
-    let values = table
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(c, _)| !inputs.contains(c))
-        .map(|(c, name)| (name.clone(), column(c)))
-        .collect();
-    Ok(ScatteredReference { coords, values })
+    let columns = config.evaluate.columns.as_deref();
+    let table = read_input_table(&path, columns, "evaluate.columns", &config.domain.inputs)?;
+    Ok(ScatteredReference {
+        coords: table.coords,
+        values: table.others,
+    })
 }

@@ -436,6 +436,81 @@ pub(super) fn build_point_sets(
     Ok(sets)
 }
 
+/// A table of points read for a problem: the inputs' columns as rows of coordinates, and every
+/// other column by name.
+pub(super) struct InputTable {
+    pub(super) coords: Vec<f64>,
+    pub(super) rows: usize,
+    pub(super) others: BTreeMap<String, Vec<f64>>,
+}
+
+/// Reads a table whose header (or, for `.npy`, `columns`, the key `columns_key` names) has a
+/// column for every input.
+pub(super) fn read_input_table(
+    path: &Path,
+    columns: Option<&[String]>,
+    columns_key: &str,
+    inputs: &[String],
+) -> Result<InputTable, String> {
+    let is_npy = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let columns = match (columns, is_npy) {
+        (Some(columns), _) => columns.to_vec(),
+        (None, true) => {
+            return Err(format!(
+                "`{}` is an .npy array: name its columns with `{columns_key} = [...]`",
+                path.display()
+            ));
+        }
+        (None, false) => Vec::new(),
+    };
+    let table = PointTable::read(path, &columns).map_err(|e| e.to_string())?;
+    let axes: Vec<usize> = inputs
+        .iter()
+        .map(|input| {
+            table
+                .columns
+                .iter()
+                .position(|c| c == input)
+                .ok_or_else(|| {
+                    format!(
+                        "`{}` has no column `{input}` (its columns: {}); every input needs one",
+                        path.display(),
+                        table.columns.join(", ")
+                    )
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let width = table.columns.len().max(1);
+    let coords = table
+        .values
+        .chunks_exact(width)
+        .flat_map(|row| axes.iter().map(move |&a| row[a]))
+        .collect();
+    let others = table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| !axes.contains(c))
+        .map(|(c, name)| {
+            let column = table
+                .values
+                .iter()
+                .skip(c)
+                .step_by(width)
+                .copied()
+                .collect();
+            (name.clone(), column)
+        })
+        .collect();
+    Ok(InputTable {
+        coords,
+        rows: table.rows(),
+        others,
+    })
+}
+
 /// The points of a `file` source and its other columns as data values; points outside the
 /// domain (or region) are refused unless `outside` allows them.
 fn read_point_file(
@@ -444,42 +519,10 @@ fn read_point_file(
     config: &ProblemConfig,
     geometry: Option<&Geometry>,
 ) -> Result<PointSet, String> {
-    let file = path;
-    let path = path.to_path_buf();
     let inputs = &config.domain.inputs;
-    let is_npy = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    let columns = match (&spec.columns, is_npy) {
-        (Some(columns), _) => columns.clone(),
-        (None, true) => {
-            return Err(format!(
-                "`file = \"{}\"` is an .npy array: name its columns with `columns = [...]`",
-                file.display()
-            ));
-        }
-        (None, false) => Vec::new(),
-    };
-    let table = PointTable::read(&path, &columns).map_err(|e| e.to_string())?;
-    let index = |name: &str| table.columns.iter().position(|c| c == name);
-    let axes: Vec<usize> = inputs
-        .iter()
-        .map(|input| {
-            index(input).ok_or_else(|| {
-                format!(
-                    "`{}` has no column `{input}` (its columns: {}); every input needs one",
-                    path.display(),
-                    table.columns.join(", ")
-                )
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let width = table.columns.len();
-    let rows = table.rows();
-    let mut coords = Vec::with_capacity(rows * inputs.len());
-    for (r, row) in table.values.chunks_exact(width).enumerate() {
-        let point: Vec<f64> = axes.iter().map(|&a| row[a]).collect();
-        if !spec.outside {
+    let table = read_input_table(path, spec.columns.as_deref(), "columns", inputs)?;
+    if !spec.outside {
+        for (r, point) in table.coords.chunks_exact(inputs.len()).enumerate() {
             let outside_box = point
                 .iter()
                 .enumerate()
@@ -496,7 +539,7 @@ fn read_point_file(
                 ));
             }
             if let Some(g) = geometry
-                && !g.contains(&point)
+                && !g.contains(point)
             {
                 return Err(format!(
                     "row {} of `{}` lies outside the region `{}`; set `outside = true` to \
@@ -507,28 +550,11 @@ fn read_point_file(
                 ));
             }
         }
-        coords.extend(point);
     }
-    let values = table
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(c, _)| !axes.contains(c))
-        .map(|(c, name)| {
-            let column = table
-                .values
-                .iter()
-                .skip(c)
-                .step_by(width)
-                .copied()
-                .collect();
-            (name.clone(), column)
-        })
-        .collect();
     Ok(PointSet {
-        coords,
-        rows,
-        values: Some(values),
+        coords: table.coords,
+        rows: table.rows,
+        values: Some(table.others),
         batch: None,
         normals: None,
     })

@@ -32,3 +32,17 @@ pub fn problem_from_text(dir: &Path, file: &str, text: &str) -> (PathBuf, Proble
     let problem = Problem::from_file(&path, &options(dir)).expect("a valid problem");
     (path, problem)
 }
+
+/// The error of loading `base` with `from` replaced by `to`, written as `bad.toml` in `dir`
+/// and loaded with default options; it must name the file and contain `expected`.
+pub fn assert_refused(dir: &Path, base: &str, (from, to, expected): (&str, &str, &str)) {
+    assert!(base.contains(from), "the base has no `{from}`");
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, base.replacen(from, to, 1)).expect("write the variant");
+    let error = match Problem::from_file(&path, &LoadOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted {to}"),
+    };
+    assert!(error.contains(expected), "{to}: {error}");
+    assert!(error.contains("bad.toml"), "{error}");
+}
