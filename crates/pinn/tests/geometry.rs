@@ -236,3 +236,83 @@ fn heat_on_a_disk_with_a_robin_wall_trains_to_its_exact_solution() {
     eprintln!("heat_robin, 2,000 iterations: relative L2 {error:e}");
     assert!(error < 6e-2, "relative L2 error {error}");
 }
+
+const PIECES: &str = r#"
+name = "pieces"
+[domain]
+inputs = ["x", "y", "t"]
+lower = [0.0, 0.0, 0.0]
+upper = [1.0, 2.0, 1.0]
+[network]
+hidden = [8]
+outputs = ["u"]
+[points.edge]
+at = { t = 0.0, x = 1.0 }
+lhs = 10
+[points.corner]
+at = { t = 0.0, x = 0.0, y = 0.0 }
+grid = [5, 5, 5]
+[points.pin]
+coords = [[0.5, 0.5, 0.25], [0.1, 1.9, 1.0]]
+[[loss]]
+points = "edge"
+fit = { u = 0.0 }
+[[loss]]
+points = "corner"
+fit = { u = 0.0 }
+[[loss]]
+points = "pin"
+fit = { u = 1.0 }
+[run]
+precision = "f64"
+"#;
+
+#[test]
+fn edges_corners_and_given_points() {
+    let dir = temp_dir("geometry-pieces");
+    let (_, problem) = problem_from_text(&dir, "pieces.toml", PIECES);
+    let (edge, _) = problem.term_points(0).expect("edge");
+    assert_eq!(edge.len(), 3 * 10);
+    for p in edge.chunks(3) {
+        // On the edge where x = 1 and t = 0 meet: y varies over [0, 2].
+        assert!(
+            p[0] == 1.0 && p[2] == 0.0 && (0.0..=2.0).contains(&p[1]),
+            "{p:?}"
+        );
+    }
+    let ys: std::collections::BTreeSet<u64> = edge.chunks(3).map(|p| p[1].to_bits()).collect();
+    assert_eq!(ys.len(), 10, "distinct points along the edge");
+    assert_eq!(
+        problem.term_points(1).expect("corner").0,
+        vec![0.0; 3],
+        "one corner, once"
+    );
+    assert_eq!(
+        problem.term_points(2).expect("pin").0,
+        vec![0.5, 0.5, 0.25, 0.1, 1.9, 1.0]
+    );
+    for case in [
+        (
+            "at = { t = 0.0, x = 1.0 }",
+            "at = { t = 2.0 }",
+            "`at.t`: 2 lies outside",
+        ),
+        (
+            "at = { t = 0.0, x = 1.0 }",
+            "at = { s = 0.0 }",
+            "`at.s`: not an input",
+        ),
+        (
+            "[[0.5, 0.5, 0.25]",
+            "[[0.5, 0.5]",
+            "`coords[0]` = [0.5, 0.5] is not a point",
+        ),
+        (
+            "[0.1, 1.9, 1.0]",
+            "[0.1, 2.9, 1.0]",
+            "`coords[1]` has `y` = 2.9, outside",
+        ),
+    ] {
+        common::assert_refused(&dir, PIECES, case);
+    }
+}

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A point set: exactly one source (`grid`, `lhs`, `uniform`, `file`, `from` or `union`), optionally
+/// A point set: exactly one source (`grid`, `lhs`, `uniform`, `coords`, `file`, `from` or
+/// `union`), optionally
 /// restricted to faces of the domain (`on`), sub-sampled, and read in mini-batches (`batch`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +27,15 @@ pub struct PointSetConfig {
     /// outward unit normal.
     #[serde(default)]
     pub on: Option<OnSpec>,
+    /// Inputs held at one value each, together: `{ t = 0.0, x = 0.0 }` is the edge where both
+    /// hold (an intersection, where `on` takes the union of faces); every input held is a
+    /// corner. The layout (`lhs`, `uniform`, `grid`) covers the other inputs.
+    #[serde(default)]
+    pub at: Option<BTreeMap<String, f64>>,
+    /// Given points, one `[x, y, ...]` per point in `[domain] inputs` order (a pressure pin, a
+    /// probe).
+    #[serde(default)]
+    pub coords: Option<Vec<Vec<f64>>>,
     /// Scattered points from a table (relative to the problem file): CSV or whitespace text
     /// whose header names the inputs and, in other columns, field values (sensor readings),
     /// or an `.npy` array whose columns `columns` names.

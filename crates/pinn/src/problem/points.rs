@@ -170,13 +170,15 @@ pub(super) fn build_point_sets(
             spec.grid.is_some(),
             spec.lhs.is_some(),
             spec.uniform.is_some(),
+            spec.coords.is_some(),
             spec.file.is_some(),
             spec.from.is_some(),
             spec.union.is_some(),
         ];
         if sources.iter().filter(|&&s| s).count() != 1 {
             return Err(invalid(
-                "needs exactly one of `grid`, `lhs`, `uniform`, `file`, `from`, `union`".into(),
+                "needs exactly one of `grid`, `lhs`, `uniform`, `coords`, `file`, `from`, `union`"
+                    .into(),
             )
             .into());
         }
@@ -188,6 +190,8 @@ pub(super) fn build_point_sets(
             )
             .into());
         }
+        // `at` holds inputs at one value each: the layout covers the others.
+        let (domain, held) = held_at(spec, &config.domain).map_err(&invalid)?;
         let layout = match (&spec.grid, spec.lhs, spec.uniform) {
             (Some(GridSpec::Counts(counts)), _, _) => {
                 if counts.len() != dims {
@@ -202,7 +206,11 @@ pub(super) fn build_point_sets(
                     ))
                     .into());
                 }
-                Some(Layout::Grid(counts.clone()))
+                let mut counts = counts.clone();
+                for &axis in &held {
+                    counts[axis] = 1;
+                }
+                Some(Layout::Grid(counts))
             }
             (_, Some(n), _) | (_, _, Some(n)) => {
                 if n > MAX_POINTS {
@@ -224,7 +232,7 @@ pub(super) fn build_point_sets(
             Some(OnSpec::Parts(parts)) => Some(parts),
             _ => None,
         };
-        if (!faces.is_empty() || parts.is_some()) && layout.is_none() {
+        if (!faces.is_empty() || parts.is_some() || !held.is_empty()) && layout.is_none() {
             return Err(invalid(
                 "`on` places the points of `lhs`, `uniform` or `grid = [counts]` on faces or \
                  shapes"
@@ -257,7 +265,7 @@ pub(super) fn build_point_sets(
         };
         let mut set = if let (Some(layout), Some(parts), Some(g)) = (&layout, parts, geometry) {
             let (coords, normals) =
-                lay_out_on_boundary(rng, layout, parts, &config.domain, g).map_err(&invalid)?;
+                lay_out_on_boundary(rng, layout, parts, &domain, g).map_err(&invalid)?;
             PointSet {
                 rows: coords.len() / dims,
                 coords,
@@ -267,16 +275,8 @@ pub(super) fn build_point_sets(
             }
         } else if let Some(layout) = &layout {
             let pts = match geometry {
-                Some(g) => {
-                    lay_out_inside(rng, layout, &faces, &config.domain, g).map_err(&invalid)?
-                }
-                None => lay_out(
-                    rng,
-                    layout,
-                    &faces,
-                    &config.domain.lower,
-                    &config.domain.upper,
-                ),
+                Some(g) => lay_out_inside(rng, layout, &faces, &domain, g).map_err(&invalid)?,
+                None => lay_out(rng, layout, &faces, &domain.lower, &domain.upper),
             };
             PointSet {
                 rows: pts.len(),
@@ -307,6 +307,27 @@ pub(super) fn build_point_sets(
                 coords,
                 rows: flat.len(),
                 values: Some(values),
+                batch: None,
+                normals: None,
+            }
+        } else if let Some(points) = &spec.coords {
+            let mut coords = Vec::with_capacity(points.len() * dims);
+            for (i, p) in points.iter().enumerate() {
+                if p.len() != dims || p.iter().any(|v| !v.is_finite()) {
+                    return Err(invalid(format!(
+                        "`coords[{i}]` = {p:?} is not a point of the {dims} finite inputs ({})",
+                        config.domain.inputs.join(", ")
+                    ))
+                    .into());
+                }
+                coords.extend_from_slice(p);
+            }
+            refuse_outside(&coords, config, geometry, |r| format!("`coords[{r}]`"))
+                .map_err(&invalid)?;
+            PointSet {
+                rows: points.len(),
+                coords,
+                values: None,
                 batch: None,
                 normals: None,
             }
@@ -436,6 +457,72 @@ pub(super) fn build_point_sets(
     Ok(sets)
 }
 
+/// The domain with the inputs of `at` held at their values (lower = upper), and those inputs.
+fn held_at(
+    spec: &PointSetConfig,
+    domain: &DomainConfig,
+) -> Result<(DomainConfig, Vec<usize>), String> {
+    let mut restricted = domain.clone();
+    let mut held = Vec::new();
+    for (input, &value) in spec.at.iter().flatten() {
+        let axis = domain
+            .inputs
+            .iter()
+            .position(|i| i == input)
+            .ok_or_else(|| {
+                format!(
+                    "`at.{input}`: not an input (inputs: {})",
+                    domain.inputs.join(", ")
+                )
+            })?;
+        let (lo, hi) = (domain.lower[axis], domain.upper[axis]);
+        if !(lo..=hi).contains(&value) {
+            return Err(format!(
+                "`at.{input}`: {value} lies outside the domain's [{lo}, {hi}]"
+            ));
+        }
+        restricted.lower[axis] = value;
+        restricted.upper[axis] = value;
+        held.push(axis);
+    }
+    Ok((restricted, held))
+}
+
+/// `Err` naming the first point (`name` of its row) outside the domain's box or the region.
+fn refuse_outside(
+    coords: &[f64],
+    config: &ProblemConfig,
+    geometry: Option<&Geometry>,
+    name: impl Fn(usize) -> String,
+) -> Result<(), String> {
+    let d = &config.domain;
+    for (r, point) in coords.chunks_exact(d.inputs.len()).enumerate() {
+        let outside = point
+            .iter()
+            .enumerate()
+            .find(|(i, v)| **v < d.lower[*i] || **v > d.upper[*i]);
+        if let Some((i, v)) = outside {
+            return Err(format!(
+                "{} has `{}` = {v}, outside the domain's [{}, {}]",
+                name(r),
+                d.inputs[i],
+                d.lower[i],
+                d.upper[i]
+            ));
+        }
+        if let Some(g) = geometry
+            && !g.contains(point)
+        {
+            return Err(format!(
+                "{} lies outside the region `{}`",
+                name(r),
+                g.region.text()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A table of points read for a problem: the inputs' columns as rows of coordinates, and every
 /// other column by name.
 pub(super) struct InputTable {
@@ -522,34 +609,10 @@ fn read_point_file(
     let inputs = &config.domain.inputs;
     let table = read_input_table(path, spec.columns.as_deref(), "columns", inputs)?;
     if !spec.outside {
-        for (r, point) in table.coords.chunks_exact(inputs.len()).enumerate() {
-            let outside_box = point
-                .iter()
-                .enumerate()
-                .find(|(i, v)| **v < config.domain.lower[*i] || **v > config.domain.upper[*i]);
-            if let Some((i, v)) = outside_box {
-                return Err(format!(
-                    "row {} of `{}` has `{}` = {v}, outside the domain's [{}, {}]; set `outside = \
-                     true` to allow it",
-                    r + 1,
-                    path.display(),
-                    inputs[i],
-                    config.domain.lower[i],
-                    config.domain.upper[i]
-                ));
-            }
-            if let Some(g) = geometry
-                && !g.contains(point)
-            {
-                return Err(format!(
-                    "row {} of `{}` lies outside the region `{}`; set `outside = true` to \
-                     allow it",
-                    r + 1,
-                    path.display(),
-                    g.region.text()
-                ));
-            }
-        }
+        refuse_outside(&table.coords, config, geometry, |r| {
+            format!("row {} of `{}`", r + 1, path.display())
+        })
+        .map_err(|e| format!("{e}; set `outside = true` to allow it"))?;
     }
     Ok(PointSet {
         coords: table.coords,
