@@ -210,7 +210,7 @@ fn sampling(workspace: &Workspace, inside: usize, boundary: usize) -> Result<()>
         .geometry
         .as_ref()
         .context("plate_holes has a [geometry]")?;
-    let region = geometry.region(&config.domain, &path)?;
+    let (region, _) = geometry.region(&config.domain, &path)?;
     let mut rng = rng_from_seed(1);
     for layout in [InteriorLayout::Lhs(inside), InteriorLayout::Uniform(inside)] {
         let start = std::time::Instant::now();

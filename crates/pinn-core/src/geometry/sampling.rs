@@ -5,7 +5,7 @@ use rand::Rng;
 
 use super::csg::Class;
 use super::{GeometryError, Region};
-use crate::sampling::{SeededRng, even_grid, latin_hypercube, uniform_box};
+use crate::sampling::{SeededRng, draw_accepted, even_grid, latin_hypercube, uniform_box};
 
 /// How interior points are laid out.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,33 +67,23 @@ impl Region {
         rng: &mut SeededRng,
     ) -> Result<Vec<f64>, GeometryError> {
         let (lower, upper) = self.bounds();
-        let fraction = self.fill_fraction()?;
-        let keep = |points: Vec<Vec<f64>>, out: &mut Vec<f64>, room: usize| {
-            for p in points.into_iter().filter(|p| self.contains(p)).take(room) {
-                out.extend_from_slice(&p);
+        let points = match layout {
+            InteriorLayout::Grid(counts) => even_grid(counts, lower, upper)
+                .into_iter()
+                .filter(|p| self.contains(p))
+                .collect(),
+            InteriorLayout::Lhs(n) | InteriorLayout::Uniform(n) => {
+                let draw = |count| match layout {
+                    InteriorLayout::Lhs(_) => latin_hypercube(rng, count, lower, upper),
+                    _ => uniform_box(rng, count, lower, upper),
+                };
+                // The region's share of its box, measured once, sizes the first round.
+                let fraction = self.fill_fraction()?;
+                draw_accepted(*n, fraction, PROBE, draw, |p| self.contains(p))
+                    .ok_or_else(|| GeometryError::Empty(self.text().into()))?
             }
         };
-        let dim = self.dim();
-        match layout {
-            InteriorLayout::Grid(counts) => {
-                let mut out = Vec::new();
-                keep(even_grid(counts, lower, upper), &mut out, usize::MAX);
-                Ok(out)
-            }
-            InteriorLayout::Lhs(n) | InteriorLayout::Uniform(n) => {
-                let mut out = Vec::with_capacity(n * dim);
-                while out.len() < n * dim {
-                    let missing = n - out.len() / dim;
-                    let draw = ((missing as f64 / fraction) * 1.05).ceil() as usize + 16;
-                    let batch = match layout {
-                        InteriorLayout::Lhs(_) => latin_hypercube(rng, draw, lower, upper),
-                        _ => uniform_box(rng, draw, lower, upper),
-                    };
-                    keep(batch, &mut out, missing);
-                }
-                Ok(out)
-            }
-        }
+        Ok(points.into_iter().flatten().collect())
     }
 
     /// `n` points drawn uniformly (by length or area) on the region's boundary, or on the part

@@ -178,6 +178,39 @@ pub fn lay_out(
     points
 }
 
+/// Exactly `n` points that `accept` keeps, in draw order, from rounds of `draw(count)`: each
+/// round draws, at the rate kept so far (`first_rate` before any), enough for what is
+/// missing. `None` when the first `give_up` points drawn are all refused (an empty region).
+pub fn draw_accepted(
+    n: usize,
+    first_rate: f64,
+    give_up: usize,
+    mut draw: impl FnMut(usize) -> Vec<Vec<f64>>,
+    accept: impl Fn(&[f64]) -> bool,
+) -> Option<Vec<Vec<f64>>> {
+    let (mut kept, mut drawn, mut accepted) = (Vec::with_capacity(n), 0usize, 0usize);
+    while kept.len() < n {
+        let missing = n - kept.len();
+        let rate = if drawn == 0 {
+            first_rate
+        } else {
+            (accepted as f64 / drawn as f64).max(1e-3)
+        };
+        let points = draw(((missing as f64 / rate) * 1.1).ceil() as usize + 16);
+        drawn += points.len();
+        for p in points.into_iter().filter(|p| accept(p)) {
+            accepted += 1;
+            if kept.len() < n {
+                kept.push(p);
+            }
+        }
+        if accepted == 0 && drawn >= give_up {
+            return None;
+        }
+    }
+    Some(kept)
+}
+
 /// `n` split into parts proportional to `weights` (largest remainders; ties to the first).
 fn share(n: usize, weights: &[f64]) -> Vec<usize> {
     let total: f64 = weights.iter().sum();

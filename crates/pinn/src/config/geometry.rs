@@ -192,9 +192,13 @@ impl GeometryConfig {
         })
     }
 
-    /// The region, every shape and the expression checked, errors naming their key; the
-    /// region must lie in the domain's box.
-    pub fn region(&self, domain: &DomainConfig, path: &Path) -> Result<Region, ConfigError> {
+    /// The region, every shape and the expression checked, errors naming their key, and the
+    /// input column of each of its coordinates; the region must lie in the domain's box.
+    pub fn region(
+        &self,
+        domain: &DomainConfig,
+        path: &Path,
+    ) -> Result<(Region, Vec<usize>), ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             field,
@@ -268,6 +272,6 @@ impl GeometryConfig {
                 ));
             }
         }
-        Ok(region)
+        Ok((region, axes))
     }
 }

@@ -177,12 +177,7 @@ impl Problem {
         let geometry = match &config.geometry {
             None => None,
             Some(g) => {
-                let region = g.region(&config.domain, source)?;
-                let axes = g
-                    .spatial_inputs(&config.domain)
-                    .iter()
-                    .filter_map(|i| config.domain.inputs.iter().position(|d| d == i))
-                    .collect();
+                let (region, axes) = g.region(&config.domain, source)?;
                 Some(Geometry { region, axes })
             }
         };
@@ -192,10 +187,13 @@ impl Problem {
             derived: config.derived.keys().cloned().collect(),
             constants: config.constants.clone(),
             unknowns: config.unknowns.keys().cloned().collect(),
-            normals: match &config.geometry {
-                Some(g) => g.spatial_inputs(&config.domain),
-                None => Vec::new(),
-            },
+            // The region's inputs, in its coordinates' order.
+            normals: geometry.as_ref().map_or_else(Vec::new, |g| {
+                g.axes
+                    .iter()
+                    .map(|&a| config.domain.inputs[a].clone())
+                    .collect()
+            }),
         };
         let compile = |section: &str, name: &str, text: &str| {
             Expression::compile(text, &symbols)

@@ -244,15 +244,11 @@ impl Problem {
         let plan = self
             .plan(needs.collect())
             .map_err(|message| bad(&quantities.join(", "), message))?;
-        let normals_read = |e: &Expression| {
-            e.uses_normals()
-                || plan
-                    .derived
-                    .iter()
-                    .enumerate()
-                    .any(|(d, p)| p.is_some() && self.derived[d].uses_normals())
-        };
-        if let Some(k) = expressions.iter().position(normals_read) {
+        let derived_normals = self.derived_reads_normals(&plan);
+        if let Some(k) = expressions
+            .iter()
+            .position(|e| derived_normals || e.uses_normals())
+        {
             return Err(bad(
                 quantities[k],
                 "it reads boundary normals (`n_x`, `u_n`), which the points given have not".into(),

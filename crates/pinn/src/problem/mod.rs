@@ -19,7 +19,8 @@ use pinn_core::data::{DataError, GridData};
 use pinn_core::expr::{Environment, Expression, FieldId, Symbols, Value};
 use pinn_core::geometry::Region;
 use pinn_core::sampling::{
-    BatchRows, Face, Layout, SeededRng, choose, lay_out, rng_from_seed, standard_normal, stream_key,
+    BatchRows, Face, Layout, SeededRng, choose, draw_accepted, lay_out, rng_from_seed,
+    standard_normal, stream_key,
 };
 use pinn_core::{
     DerivativeSet, DeviceKind, Jet, JetNetwork, Mode, Partial, Precision, TensorContext,

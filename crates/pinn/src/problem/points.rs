@@ -58,40 +58,24 @@ fn lay_out_inside(
         }
         Layout::Lhs(n) | Layout::Uniform(n) => *n,
     };
-    let (mut kept, mut drawn, mut inside) = (Vec::with_capacity(n), 0usize, 0usize);
-    while kept.len() < n {
-        let missing = n - kept.len();
-        let rate = if drawn == 0 {
-            0.5
-        } else {
-            (inside as f64 / drawn as f64).max(1e-3)
-        };
-        let count = ((missing as f64 / rate) * 1.1).ceil() as usize + 16;
+    let draw = |count| {
         let round = match layout {
             Layout::Lhs(_) => Layout::Lhs(count),
             _ => Layout::Uniform(count),
         };
-        let points = lay_out(rng, &round, faces, lower, upper);
-        drawn += points.len();
-        for p in points.into_iter().filter(|p| geometry.contains(p)) {
-            inside += 1;
-            if kept.len() < n {
-                kept.push(p);
+        lay_out(rng, &round, faces, lower, upper)
+    };
+    draw_accepted(n, 0.5, EMPTY_AFTER, draw, |p| geometry.contains(p)).ok_or_else(|| {
+        format!(
+            "no point of {EMPTY_AFTER} or more drawn lies in the region `{}`{}",
+            geometry.region.text(),
+            if faces.is_empty() {
+                ""
+            } else {
+                " on these faces"
             }
-        }
-        if inside == 0 && drawn >= EMPTY_AFTER {
-            return Err(format!(
-                "no point of {drawn} drawn lies in the region `{}`{}",
-                geometry.region.text(),
-                if faces.is_empty() {
-                    ""
-                } else {
-                    " on these faces"
-                }
-            ));
-        }
-    }
-    Ok(kept)
+        )
+    })
 }
 
 /// `layout`'s count of points on the boundary parts `parts` of the region (`"boundary"`: all
@@ -123,16 +107,8 @@ fn lay_out_on_boundary(
         .collect();
     let lower: Vec<f64> = others.iter().map(|&a| domain.lower[a]).collect();
     let upper: Vec<f64> = others.iter().map(|&a| domain.upper[a]).collect();
-    let rest = lay_out(
-        rng,
-        &match layout {
-            Layout::Lhs(_) => Layout::Lhs(n),
-            _ => Layout::Uniform(n),
-        },
-        &[],
-        &lower,
-        &upper,
-    );
+    // The layout is `lhs` or `uniform` of the same count: the other inputs alike.
+    let rest = lay_out(rng, layout, &[], &lower, &upper);
     let dims = domain.inputs.len();
     let spatial = geometry.axes.len();
     let mut coords = vec![0.0; n * dims];
@@ -405,41 +381,14 @@ pub(super) fn build_point_sets(
                 normals,
             };
         }
-        if let Some(level) = spec.noise {
-            if !(level.is_finite() && level >= 0.0) {
-                return Err(
-                    invalid(format!("`noise` must be finite and >= 0, got {level}")).into(),
-                );
-            }
-            let Some(values) = set.values.as_mut() else {
-                return Err(invalid("`noise` needs data values (grid points)".into()).into());
-            };
-            for v in values.values_mut() {
-                let n = v.len() as f64;
-                let mean = v.iter().sum::<f64>() / n;
-                let std = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-                for x in v.iter_mut() {
-                    *x += level * std * standard_normal(rng);
-                }
-            }
-        }
-        if let Some(sigma) = spec.noise_sigma {
-            if !(sigma.is_finite() && sigma >= 0.0) {
-                return Err(invalid(format!(
-                    "`noise_sigma` must be finite and >= 0, got {sigma}"
-                ))
-                .into());
-            }
-            let Some(values) = set.values.as_mut() else {
-                return Err(invalid(
-                    "`noise_sigma` needs data values (dataset grid points or a `file`)".into(),
-                )
-                .into());
-            };
-            for v in values.values_mut() {
-                for x in v.iter_mut() {
-                    *x += sigma * standard_normal(rng);
-                }
+        // Gaussian noise on the data values: relative to each field's standard deviation
+        // (`noise`), or of an absolute standard deviation (`noise_sigma`).
+        for (key, level, relative) in [
+            ("noise", spec.noise, true),
+            ("noise_sigma", spec.noise_sigma, false),
+        ] {
+            if let Some(level) = level {
+                add_noise(&mut set, key, level, relative, rng).map_err(&invalid)?;
             }
         }
         if let Some(size) = spec.batch {
@@ -457,6 +406,60 @@ pub(super) fn build_point_sets(
     Ok(sets)
 }
 
+/// Adds Gaussian noise to every data value of `set`: `level` times each field's standard
+/// deviation when `relative`, else of standard deviation `level`; `key` names the setting.
+fn add_noise(
+    set: &mut PointSet,
+    key: &str,
+    level: f64,
+    relative: bool,
+    rng: &mut SeededRng,
+) -> Result<(), String> {
+    if !(level.is_finite() && level >= 0.0) {
+        return Err(format!("`{key}` must be finite and >= 0, got {level}"));
+    }
+    let Some(values) = set.values.as_mut() else {
+        return Err(format!(
+            "`{key}` needs data values (dataset grid points or a `file`)"
+        ));
+    };
+    for v in values.values_mut() {
+        let scale = if relative {
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            level * (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt()
+        } else {
+            level
+        };
+        for x in v.iter_mut() {
+            *x += scale * standard_normal(rng);
+        }
+    }
+    Ok(())
+}
+
+/// The axis of input `input`, held at `value` by the key `key` (`on.x`, `at.t`): it must be
+/// an input, and `value` must lie in its domain interval.
+fn held_axis(domain: &DomainConfig, key: &str, input: &str, value: f64) -> Result<usize, String> {
+    let axis = domain
+        .inputs
+        .iter()
+        .position(|i| i == input)
+        .ok_or_else(|| {
+            format!(
+                "`{key}.{input}`: not an input (inputs: {})",
+                domain.inputs.join(", ")
+            )
+        })?;
+    let (lo, hi) = (domain.lower[axis], domain.upper[axis]);
+    if !(lo..=hi).contains(&value) {
+        return Err(format!(
+            "`{key}.{input}`: {value} lies outside the domain's [{lo}, {hi}]"
+        ));
+    }
+    Ok(axis)
+}
+
 /// The domain with the inputs of `at` held at their values (lower = upper), and those inputs.
 fn held_at(
     spec: &PointSetConfig,
@@ -465,22 +468,7 @@ fn held_at(
     let mut restricted = domain.clone();
     let mut held = Vec::new();
     for (input, &value) in spec.at.iter().flatten() {
-        let axis = domain
-            .inputs
-            .iter()
-            .position(|i| i == input)
-            .ok_or_else(|| {
-                format!(
-                    "`at.{input}`: not an input (inputs: {})",
-                    domain.inputs.join(", ")
-                )
-            })?;
-        let (lo, hi) = (domain.lower[axis], domain.upper[axis]);
-        if !(lo..=hi).contains(&value) {
-            return Err(format!(
-                "`at.{input}`: {value} lies outside the domain's [{lo}, {hi}]"
-            ));
-        }
+        let axis = held_axis(domain, "at", input, value)?;
         restricted.lower[axis] = value;
         restricted.upper[axis] = value;
         held.push(axis);
@@ -634,23 +622,8 @@ pub(super) fn faces_of(spec: &PointSetConfig, domain: &DomainConfig) -> Result<V
         .into_iter()
         .flatten()
     {
-        let axis = domain
-            .inputs
-            .iter()
-            .position(|i| i == input)
-            .ok_or_else(|| {
-                format!(
-                    "`on.{input}`: not an input (inputs: {})",
-                    domain.inputs.join(", ")
-                )
-            })?;
-        let (lo, hi) = (domain.lower[axis], domain.upper[axis]);
         for &value in &values.0 {
-            if !(lo..=hi).contains(&value) {
-                return Err(format!(
-                    "`on.{input}`: {value} lies outside the domain's [{lo}, {hi}]"
-                ));
-            }
+            let axis = held_axis(domain, "on", input, value)?;
             faces.push(Face { axis, value });
         }
     }

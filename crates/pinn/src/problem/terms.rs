@@ -328,11 +328,7 @@ impl Problem {
             Component::Residual(r) => self.residuals[*r].uses_normals(),
             Component::Periodic(e) => e.uses_normals(),
             Component::Irk { rhs, .. } => self.residuals[*rhs].uses_normals(),
-        }) || plan
-            .derived
-            .iter()
-            .enumerate()
-            .any(|(d, p)| p.is_some() && self.derived[d].uses_normals());
+        }) || self.derived_reads_normals(&plan);
         let normals = match (&set.normals, reads_normals) {
             (_, false) => None,
             (Some(normals), true) if rows == set.rows => {
@@ -385,6 +381,14 @@ impl Problem {
             normals,
         };
         Ok((term, coords))
+    }
+
+    /// Whether a derived output that `plan` computes reads the points' normals.
+    pub(super) fn derived_reads_normals(&self, plan: &Plan) -> bool {
+        plan.derived
+            .iter()
+            .zip(&self.derived)
+            .any(|(computed, e)| computed.is_some() && e.uses_normals())
     }
 
     pub(super) fn plan(&self, needs: Vec<(FieldId, Partial)>) -> Result<Plan, String> {
