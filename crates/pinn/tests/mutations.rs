@@ -187,7 +187,8 @@ precision = "f64"
 "#;
 
 /// A problem on a region ([geometry]): shapes, a region expression, points inside and on
-/// named parts of the boundary, a normal derivative, scattered sensors from a CSV file.
+/// named parts of the boundary, a normal derivative, scattered sensors from a CSV file (also
+/// the evaluation's reference), a line where an input is held and a given point.
 const GEOMETRY: &str = r#"
 name = "mutant_geometry"
 [domain]
@@ -196,6 +197,7 @@ lower = [-2.0, -2.0]
 upper = [2.0, 2.0]
 [geometry]
 region = "outer - inner - notch"
+inputs = ["x", "y"]
 [geometry.shapes]
 outer = { disk = { center = [0.0, 0.0], radius = 2.0 } }
 inner = { ellipse = { center = [0.0, 0.0], semi_axes = [1.0, 0.5] } }
@@ -216,9 +218,21 @@ lhs = 16
 [points.sensors]
 file = "sensors.csv"
 noise_sigma = 0.001
+outside = false
+[points.line]
+at = { x = 0.0 }
+lhs = 4
+[points.pin]
+coords = [[1.5, 0.0]]
 [[loss]]
 points = "sensors"
 fit = ["u"]
+[[loss]]
+points = "line"
+residuals = ["f"]
+[[loss]]
+points = "pin"
+fit = { u = 0.0 }
 [[loss]]
 points = "inner"
 fit = { u_n = "n_x" }
@@ -231,8 +245,7 @@ residuals = ["f"]
 [optimizer]
 iterations = 5
 [evaluate]
-exact = { u = "x*y" }
-grid = [6, 6]
+points = "sensors.csv"
 [run]
 precision = "f64"
 "#;
